@@ -1,0 +1,19 @@
+"""The state machine's carrier step: login, submit, resend, park, poll, finish, timeout, fail.
+
+Invoked by Step Functions with ``{"action": ..., "task_id": ...}``; returns the outcome the
+ASL routes on. Provider exceptions propagate: their class names are the ASL Retry/Catch names.
+"""
+
+from aws_lambda_powertools import Logger, Tracer
+
+from carrier_auth import flow
+
+logger = Logger()
+tracer = Tracer()
+
+
+@logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+def lambda_handler(event, context):
+    logger.append_keys(task_id=event.get("task_id"), action=event.get("action"))
+    return flow.carrier_step(event)

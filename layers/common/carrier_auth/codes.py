@@ -1,0 +1,82 @@
+"""The seed-000 vocabulary: flow codes and guide codes, exactly as the seed spells them."""
+
+from __future__ import annotations
+
+# Flow codes (the envelope's ``code``), always strings on the wire.
+SYSTEM_ERROR = "103"
+IN_PROGRESS = "104"
+SUBMITTED = "105"
+
+CODE_MESSAGES: dict[str, str] = {
+    SYSTEM_ERROR: "系统异常",
+    IN_PROGRESS: "流程进行中，根据guide_code中的值判断下一步做什么",
+    SUBMITTED: "提交成功，后台认证中，认证结果会通过回调通知APP",
+}
+
+# Guide codes (``data.guide_code`` when code=104), seed 000 "@guide_code demo".
+NEED_SMS_CODE = "90001"
+NEED_IMAGE_CODE = "90002"
+BAD_NAME = "90004"
+BAD_ID_NUMBER = "90005"
+WRONG_PASSWORD = "90006"
+WRONG_SMS_CODE = "90007"
+SIMPLE_PASSWORD = "90009"
+CODE_EXPIRED_RELOGIN = "90010"
+BAD_MOBILE = "90012"
+CARRIER_UPGRADING = "90020"
+PASSWORD_LOCKED = "90021"
+PASSWORD_DISABLED = "90022"
+PASSWORD_NOT_ACTIVATED = "90023"
+NOT_REAL_NAME_REGISTERED = "90024"
+ACCOUNT_ABNORMAL = "90025"
+IDENTITY_MISMATCH = "90026"
+LOGGED_IN_ELSEWHERE = "90027"
+WRONG_IMAGE_CODE = "90028"
+SMS_TOO_FREQUENT = "90029"
+TOO_MANY_WRONG_CODES = "90030"
+SMS_SEND_FAILED = "90031"
+INPUT_TIMEOUT = "90032"
+REGION_UNSUPPORTED = "90033"
+REGION_UPGRADING = "90034"
+CARRIER_BUSY = "90035"
+
+GUIDE_MESSAGES: dict[str, str] = {
+    NEED_SMS_CODE: "请输入短信验证码",
+    NEED_IMAGE_CODE: "请输入图片验证码",
+    WRONG_PASSWORD: "服务密码错误，请重新输入",
+    PASSWORD_LOCKED: "服务密码错误次数超过限制，账号使用受限，请明天再试",
+    SIMPLE_PASSWORD: "简单密码或者初始密码，请重置后重试",
+    PASSWORD_DISABLED: "个人用户或证件类型禁用服务密码，请启用服务密码后重试",
+    BAD_MOBILE: "账号（手机号）错误，请检查后重试",
+    PASSWORD_NOT_ACTIVATED: "密码尚未激活，请登录网上营业厅激活后重试",
+    NOT_REAL_NAME_REGISTERED: "该卡尚未实名登记，请实名登记后重试",
+    ACCOUNT_ABNORMAL: "账号状态不正常",
+    BAD_ID_NUMBER: "身份证号码为空或者不合法",
+    BAD_NAME: "用户名不正确",
+    IDENTITY_MISMATCH: "证件号或用户名不正确",
+    LOGGED_IN_ELSEWHERE: "您已经在其他地点或浏览器登陆过，请确认退出后重试",
+    WRONG_IMAGE_CODE: "图片验证码错误",
+    SMS_TOO_FREQUENT: "短信验证码发送过于频繁",
+    WRONG_SMS_CODE: "短信验证码错误，请耐心等待下一条",
+    CODE_EXPIRED_RELOGIN: "验证码失效，请重新登录",
+    TOO_MANY_WRONG_CODES: "验证码错误次数太多，请稍后再试",
+    SMS_SEND_FAILED: "短信验证码发送失败",
+    INPUT_TIMEOUT: "等待用户输入验证码超时",
+    REGION_UNSUPPORTED: "该地区暂不支持服务",
+    CARRIER_UPGRADING: "运营商正在升级中，稍后再试",
+    REGION_UPGRADING: "该地区升级中，请明天再试",
+    CARRIER_BUSY: "运营商系统繁忙",
+}
+
+# Callback vocabulary (seed 000 "异步回调返回数据").
+CALLBACK_SUCCESS = "SUCCESS"
+CALLBACK_DEFEAT = "DEFEAT"
+CALLBACK_MESSAGES = {
+    "success": "运营商认证成功",
+    "defeat": "运营商认证失败",
+    "error": "系统错误",
+}
+
+
+def guide_message(guide_code: str) -> str:
+    return GUIDE_MESSAGES.get(guide_code, "")

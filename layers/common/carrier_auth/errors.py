@@ -1,0 +1,24 @@
+"""Exceptions whose class names double as ASL ErrorEquals names, and API-facing errors."""
+
+from __future__ import annotations
+
+from .providers.base import ProviderError, ProviderUnavailable  # noqa: F401  (ASL names)
+
+
+class SessionNotFound(Exception):
+    """No session item for the task id."""
+
+
+class CallbackDeliveryFailed(Exception):
+    """The app's callback URL did not answer 2xx; SQS retries with growing delays."""
+
+
+class ApiError(Exception):
+    """A refusal the API renders as the seed envelope with a non-200 HTTP status."""
+
+    def __init__(self, status: int, message: str, data: dict | None = None, code: str = "103"):
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.data = data or {}
+        self.code = code

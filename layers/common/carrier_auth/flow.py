@@ -1,0 +1,237 @@
+"""The state machine's steps: identity pre-check, carrier login/submit/resend/poll, park,
+finish, timeout and failure. Each step reads the session, talks to one upstream, writes its
+checkpoint and returns a small outcome for the ASL Choice states (never a secret)."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Callable
+
+from aws_lambda_powertools import Logger
+from boto3.dynamodb.conditions import Attr
+from botocore.exceptions import ClientError
+
+from . import codes, crypto, events, sessions
+from .config import get_settings
+from .errors import SessionNotFound
+from .providers.base import CarrierStep, Identity
+from .providers.registry import carrier_provider, identity_provider
+
+logger = Logger(child=True)
+
+
+def _session(task_id: str) -> dict[str, Any]:
+    item = sessions.get(task_id)
+    if item is None:
+        raise SessionNotFound(task_id)
+    return item
+
+
+def _identity(session: dict[str, Any]) -> Identity:
+    data = json.loads(crypto.decrypt(session["task_id"], session["identity_enc"]))
+    return Identity(name=data["name"], id_number=data["id_number"], mobile=data["mobile"])
+
+
+def _password(session: dict[str, Any]) -> str:
+    return crypto.decrypt(session["task_id"], session["password_enc"])
+
+
+def _utc_now() -> str:
+    return datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+# ---------------------------------------------------------------- identity pre-check
+def identity_step(task_id: str) -> dict[str, str]:
+    session = _session(task_id)
+    result = identity_provider().verify(_identity(session))
+    record = {
+        "verdict": result.verdict,
+        "provider": result.provider,
+        "isp": result.isp,
+        "raw_code": result.raw_code,
+        "raw_message": result.raw_message,
+        "request_id": result.request_id,
+    }
+    logger.info("identity checked", extra={"verdict": result.verdict, "provider": result.provider})
+    if result.verdict in ("inconsistent", "invalid"):
+        guide = result.guide_code or codes.IDENTITY_MISMATCH
+        sessions.checkpoint(
+            task_id, sessions.FAILED, sessions.answer(codes.IN_PROGRESS, guide), {"identity_check": record}
+        )
+        return {"verdict": "rejected"}
+    sessions.update(task_id, {"identity_check": record})
+    return {"verdict": result.verdict}
+
+
+# ---------------------------------------------------------------- carrier steps
+def _route(session: dict[str, Any], provider: str, step: CarrierStep) -> dict[str, str]:
+    """Persist what the provider said and turn it into the outcome the ASL routes on."""
+    task_id = session["task_id"]
+    extra = {
+        "provider": provider,
+        "provider_state": {**session.get("provider_state", {}), **step.state},
+        "upstream": {"code": step.raw_code, "message": step.raw_message},
+    }
+    logger.info("carrier step", extra={"outcome": step.outcome, "guide_code": step.guide_code, "upstream_code": step.raw_code})
+    if step.outcome == "NEED_INPUT":
+        pending = sessions.answer(codes.IN_PROGRESS, step.guide_code, step.guide_message or None, step.auth_image or "")
+        sessions.update(task_id, {**extra, "pending": pending})
+    elif step.outcome == "COLLECTING":
+        sessions.checkpoint(task_id, sessions.COLLECTING, sessions.answer(codes.SUBMITTED), {**extra, "polls": 0})
+    elif step.guide_code:
+        ans = sessions.answer(codes.IN_PROGRESS, step.guide_code, step.guide_message or None)
+        sessions.checkpoint(task_id, sessions.FAILED, ans, extra)
+    else:  # an upstream answer with no seed meaning: a system error, raw text kept for support
+        sessions.checkpoint(task_id, sessions.ERROR, sessions.answer(codes.SYSTEM_ERROR), extra)
+    return {"outcome": step.outcome}
+
+
+def _login(event: dict) -> dict:
+    session = _session(event["task_id"])
+    provider = carrier_provider()
+    return _route(session, provider.name, provider.login(_identity(session), _password(session)))
+
+
+def _submit(event: dict) -> dict:
+    session = _session(event["task_id"])
+    code = crypto.decrypt(session["task_id"], event["input"]["code_enc"])
+    provider = carrier_provider()
+    step = provider.submit(session.get("provider_state", {}), _identity(session), _password(session), code)
+    return _route(session, provider.name, step)
+
+
+def _resend(event: dict) -> dict:
+    session = _session(event["task_id"])
+    provider = carrier_provider()
+    step = provider.resend(session.get("provider_state", {}), _identity(session), _password(session))
+    return _route(session, provider.name, step)
+
+
+def _park(event: dict) -> dict:
+    """Entered by AwaitInput (waitForTaskToken): keep the newest token and publish the prompt."""
+    session = _session(event["task_id"])
+    pending = session.get("pending") or sessions.answer(codes.IN_PROGRESS, codes.NEED_SMS_CODE)
+    sessions.checkpoint(
+        event["task_id"], sessions.WAITING_INPUT, pending, {"task_token": event["task_token"]}, remove=("pending",)
+    )
+    return {}
+
+
+def _poll(event: dict) -> dict:
+    session = _session(event["task_id"])
+    result = carrier_provider().poll(session.get("provider_state", {}))
+    polls = int(session.get("polls", 0)) + 1
+    state = {**session.get("provider_state", {}), **result.state}
+    sessions.update(session["task_id"], {"polls": polls, "provider_state": state})
+    if result.status == "SUCCESS":
+        return {"outcome": codes.CALLBACK_SUCCESS}
+    if result.status == "FAILED":
+        logger.info("collection failed", extra={"upstream_code": result.raw_code})
+        return {"outcome": codes.CALLBACK_DEFEAT}
+    if polls >= get_settings().max_collect_polls:
+        logger.warning("collection still running after the poll bound", extra={"polls": polls})
+        return {"outcome": codes.CALLBACK_DEFEAT}
+    return {"outcome": "COLLECTING"}
+
+
+def finish(task_id: str, result: str, error_message: str) -> bool:
+    """Mark a 105'd task SUCCESS / DEFEAT once and publish CarrierAuthFinished.
+
+    Safe to retry: a retry after a failed PutEvents publishes the same event id again.
+    Returns False when the task was never accepted (no callback before 105)."""
+    session = _session(task_id)
+    status = session["status"]
+    if status == sessions.COLLECTING:
+        session = sessions.update(
+            task_id,
+            {
+                "status": result,
+                "result_message": error_message,
+                "event_id": str(uuid.uuid4()),
+                "finished_at": _utc_now(),
+            },
+            remove=("task_token",),
+            condition=Attr("status").eq(sessions.COLLECTING),
+        )
+    elif status not in (codes.CALLBACK_SUCCESS, codes.CALLBACK_DEFEAT) or session.get("published_at"):
+        return False
+    events.publish_finished(
+        {
+            "task_id": task_id,
+            "event_id": session["event_id"],
+            "result": session["status"],
+            "error_message": session["result_message"],
+            "finished_at": session["finished_at"],
+        }
+    )
+    sessions.update(task_id, {"published_at": _utc_now()})
+    logger.info("task finished", extra={"result": session["status"]})
+    return True
+
+
+def _finish(event: dict) -> dict:
+    result = event["result"]
+    message = codes.CALLBACK_MESSAGES["success" if result == codes.CALLBACK_SUCCESS else "defeat"]
+    finish(event["task_id"], result, message)
+    return {"result": result}
+
+
+def _timeout(event: dict) -> dict:
+    sessions.checkpoint(
+        event["task_id"],
+        sessions.TIMED_OUT,
+        sessions.answer(codes.IN_PROGRESS, codes.INPUT_TIMEOUT),
+        remove=("task_token",),
+    )
+    return {}
+
+
+def end_with_error(task_id: str, reason: str) -> None:
+    """A system failure: DEFEAT by callback if 105 was answered, else a 103 answer. Idempotent."""
+    session = sessions.get(task_id)
+    if session is None:
+        return
+    status = session["status"]
+    if status in (codes.CALLBACK_SUCCESS, codes.CALLBACK_DEFEAT):
+        finish(task_id, status, session.get("result_message", ""))  # publishes only if it never did
+        return
+    if status in sessions.FINAL:
+        return
+    logger.error("task ended by a system error", extra={"reason": reason, "status": status})
+    if status == sessions.COLLECTING:
+        finish(task_id, codes.CALLBACK_DEFEAT, codes.CALLBACK_MESSAGES["error"])
+        return
+    try:
+        sessions.checkpoint(
+            task_id, sessions.ERROR, sessions.answer(codes.SYSTEM_ERROR), {"error": reason}, remove=("task_token",)
+        )
+    except ClientError as exc:
+        if not sessions.is_conditional_failure(exc):
+            raise
+
+
+def _fail(event: dict) -> dict:
+    error = event.get("error") or {}
+    end_with_error(event["task_id"], str(error.get("Error", "States.Runtime")))
+    return {}
+
+
+ACTIONS: dict[str, Callable[[dict], dict]] = {
+    "login": _login,
+    "submit": _submit,
+    "resend": _resend,
+    "park": _park,
+    "poll": _poll,
+    "finish": _finish,
+    "timeout": _timeout,
+    "fail": _fail,
+}
+
+
+def carrier_step(event: dict) -> dict:
+    action = event.get("action")
+    if action not in ACTIONS:
+        raise ValueError(f"unknown carrier action: {action!r}")
+    return ACTIONS[action](event)

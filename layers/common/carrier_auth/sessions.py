@@ -1,0 +1,166 @@
+"""The session item: one per task, the only place flow state lives between steps.
+
+The state machine's steps are its writers; the API facades only create it, claim the
+waiting task token (a conditional update) and read checkpoints. Each checkpoint is an
+app-facing answer (``answer``) with a fresh ``trace_id`` and a growing ``seq``: a facade that
+signalled the machine waits for ``seq`` to pass the value it saw.
+
+Nothing here holds a plaintext password, code, callback token, name or id number: those are
+KMS ciphertexts (``*_enc``), masks and keyed hashes.
+"""
+
+from __future__ import annotations
+
+import time
+from decimal import Decimal
+from typing import Any
+
+from boto3.dynamodb.conditions import Attr
+from botocore.exceptions import ClientError
+
+from . import aws, codes
+from .config import get_settings
+from .envelope import new_trace_id
+
+# Lifecycle
+PENDING = "PENDING"  # created, the machine has not answered yet
+WAITING_INPUT = "WAITING_INPUT"  # a task token is parked, the app must send a code
+PROCESSING = "PROCESSING"  # a facade claimed the token and signalled the machine
+COLLECTING = "COLLECTING"  # 105 was answered, the provider is collecting
+SUCCESS = "SUCCESS"
+DEFEAT = "DEFEAT"
+FAILED = "FAILED"  # ended interactively (wrong password, identity mismatch, ...)
+TIMED_OUT = "TIMED_OUT"  # no input within the input timeout (90032)
+ERROR = "ERROR"  # system error before 105 (103)
+FINAL = (SUCCESS, DEFEAT, FAILED, TIMED_OUT, ERROR)
+
+
+def _table() -> Any:
+    return aws.table(get_settings().sessions_table)
+
+
+def _now() -> int:
+    return int(time.time())
+
+
+def _plain(value: Any) -> Any:
+    """DynamoDB numbers come back as Decimal: make items JSON-friendly."""
+    if isinstance(value, Decimal):
+        return int(value) if value == value.to_integral_value() else float(value)
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    return value
+
+
+def is_conditional_failure(exc: ClientError) -> bool:
+    return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
+
+
+def answer(code: str, guide_code: str = "", message: str | None = None, auth_code: str = "") -> dict:
+    """What a checkpoint tells the app (rendered into the seed envelope by the facades)."""
+    if code == codes.IN_PROGRESS:
+        text = message or codes.guide_message(guide_code) or codes.CODE_MESSAGES[code]
+        return {"code": code, "message": text, "guide_code": guide_code, "guide_message": text, "auth_code": auth_code}
+    return {
+        "code": code,
+        "message": message or codes.CODE_MESSAGES[code],
+        "guide_code": "",
+        "guide_message": "",
+        "auth_code": "",
+    }
+
+
+def create(item: dict[str, Any]) -> dict[str, Any]:
+    now = _now()
+    item = {
+        **item,
+        "status": PENDING,
+        "seq": 0,
+        "trace_id": new_trace_id(),
+        "created_at": now,
+        "updated_at": now,
+        "expires_at": now + get_settings().session_ttl_days * 86400,
+    }
+    _table().put_item(Item=item, ConditionExpression=Attr("task_id").not_exists())
+    return item
+
+
+def get(task_id: str) -> dict[str, Any] | None:
+    resp = _table().get_item(Key={"task_id": task_id}, ConsistentRead=True)
+    item = resp.get("Item")
+    return _plain(item) if item else None
+
+
+def update(task_id: str, values: dict[str, Any], remove: tuple[str, ...] = (), condition: Any = None) -> dict:
+    """SET ``values`` (and REMOVE ``remove``) on an existing item; returns the new item."""
+    names = {f"#{k}": k for k in values} | {f"#{k}": k for k in remove}
+    expr = "SET " + ", ".join(f"#{k} = :{k}" for k in values)
+    if remove:
+        expr += " REMOVE " + ", ".join(f"#{k}" for k in remove)
+    cond = Attr("task_id").exists()
+    if condition is not None:
+        cond = cond & condition
+    resp = _table().update_item(
+        Key={"task_id": task_id},
+        UpdateExpression=expr,
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues={f":{k}": v for k, v in values.items()},
+        ConditionExpression=cond,
+        ReturnValues="ALL_NEW",
+    )
+    return _plain(resp["Attributes"])
+
+
+def checkpoint(
+    task_id: str, status: str, ans: dict, extra: dict | None = None, remove: tuple[str, ...] = ()
+) -> dict:
+    """Publish a new app-facing answer: fresh trace_id, seq + 1. Never rewrites a final session."""
+    table = _table()
+    values = {"status": status, "answer": ans, "trace_id": new_trace_id(), "updated_at": _now(), **(extra or {})}
+    names = {f"#{k}": k for k in values} | {f"#{k}": k for k in remove} | {"#seq": "seq"}
+    expr = "SET " + ", ".join(f"#{k} = :{k}" for k in values) + " ADD #seq :one"
+    if remove:
+        expr += " REMOVE " + ", ".join(f"#{k}" for k in remove)
+    resp = table.update_item(
+        Key={"task_id": task_id},
+        UpdateExpression=expr,
+        ExpressionAttributeNames=names,
+        ExpressionAttributeValues={**{f":{k}": v for k, v in values.items()}, ":one": 1},
+        ConditionExpression=Attr("task_id").exists() & ~Attr("status").is_in(list(FINAL)),
+        ReturnValues="ALL_NEW",
+    )
+    return _plain(resp["Attributes"])
+
+
+def claim_token(task_id: str, trace_id: str) -> dict | None:
+    """Atomically take the parked task token; None when the task is not waiting on this trace_id."""
+    try:
+        resp = _table().update_item(
+            Key={"task_id": task_id},
+            UpdateExpression="SET #status = :processing, #updated_at = :now REMOVE #task_token",
+            ConditionExpression=Attr("status").eq(WAITING_INPUT) & Attr("trace_id").eq(trace_id),
+            ExpressionAttributeNames={"#status": "status", "#updated_at": "updated_at", "#task_token": "task_token"},
+            ExpressionAttributeValues={":processing": PROCESSING, ":now": _now()},
+            ReturnValues="ALL_OLD",
+        )
+    except ClientError as exc:
+        if is_conditional_failure(exc):
+            return None
+        raise
+    return _plain(resp["Attributes"])
+
+
+def wait_for_checkpoint(task_id: str, after_seq: int, deadline: float) -> dict | None:
+    """Consistent reads with a short growing interval until seq passes ``after_seq`` or the deadline."""
+    delay = 0.02
+    while True:
+        item = get(task_id)
+        if item and int(item.get("seq", 0)) > after_seq:
+            return item
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            return item
+        time.sleep(min(delay, remaining))
+        delay = min(delay * 1.5, 0.25)

@@ -1,0 +1,349 @@
+"""The embedded stack: template.yaml's resources in moto, our handlers in-process, sandbox
+providers, a local API gateway and a callback receiver. No Docker, no AWS account.
+
+    stack = EmbeddedStack(api_port=0, moto_port=0).start()
+    ... HTTP to stack.api_url ...
+    stack.stop()
+
+moto runs in server mode inside this process (its Step Functions interpreter runs the real
+ASL and calls Lambda through moto's API, which ``runtime.patch_moto_lambda`` routes to our
+handlers). Everything that talks to AWS - our handlers, Powertools, the interpreter - goes
+through the moto endpoint, which is also open to aws-cli / boto3 with ``--endpoint-url``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import secrets
+import socket
+from pathlib import Path
+from typing import Any
+
+import boto3
+
+from carrier_auth import aws
+
+from .api_gateway import LocalApiGateway
+from .callback_receiver import CallbackReceiver
+from .pollers import SqsPoller
+from .runtime import FunctionRegistry, load_functions, patch_execution_status_events, patch_moto_lambda
+from .sandbox.server import SandboxProviders
+from .template import (
+    ACCOUNT,
+    REGION,
+    ROOT,
+    STACK,
+    Resolver,
+    api_routes,
+    arn,
+    function_environment,
+    function_name,
+    load_template,
+    resources_of,
+)
+
+log = logging.getLogger("carrier_auth.local")
+
+SANDBOX_JUXINLI_SECRET = "sandbox-juxinli-secret"
+SANDBOX_THREE_FACTOR_TOKEN = "sandbox-three-factor-token"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _env_int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw else default
+
+
+class EmbeddedStack:
+    def __init__(
+        self,
+        api_port: int = 3000,
+        moto_port: int = 5000,
+        receiver_port: int = 0,
+        api_key: str | None = None,
+        callback_secret: str | None = None,
+        input_timeout: int | None = None,
+        poll_interval: int | None = None,
+        parameters: dict[str, str] | None = None,
+        log_stream: Any = None,
+    ) -> None:
+        self.api_port = api_port
+        self.moto_port = moto_port or free_port()
+        self.receiver_port = receiver_port
+        self.api_key = api_key or os.environ.get("CARRIER_AUTH_API_KEY") or "dev-api-key"
+        self.callback_secret = callback_secret or os.environ.get("CARRIER_AUTH_CALLBACK_SECRET") or "dev-callback-secret"
+        self.input_timeout = input_timeout or _env_int("CARRIER_AUTH_INPUT_TIMEOUT_SECONDS", 300)
+        self.poll_interval = poll_interval if poll_interval is not None else _env_int("CARRIER_AUTH_POLL_INTERVAL_SECONDS", 1)
+        self.extra_parameters = parameters or {}
+        self.log_stream = log_stream
+        self.template = load_template()
+        self.pollers: list[SqsPoller] = []
+        self.queues: dict[str, str] = {}  # logical id -> url
+        self.tables: dict[str, str] = {}  # logical id -> name
+        self.registry: FunctionRegistry | None = None
+        self.state_machine_arn = ""
+        self.event_bus_name = ""
+
+    # ------------------------------------------------------------------ lifecycle
+    def start(self) -> "EmbeddedStack":
+        self._aws_environment()
+        self._start_moto()
+        self.sandbox = SandboxProviders(
+            juxinli_client_secret=SANDBOX_JUXINLI_SECRET, three_factor_token=SANDBOX_THREE_FACTOR_TOKEN
+        ).start()
+        self.receiver = CallbackReceiver(self.callback_secret).start(port=self.receiver_port)
+        parameters = {
+            "JuxinliBaseUrl": self.sandbox.juxinli_base_url,
+            "JuxinliOrgName": "SANDBOX",
+            "ThreeFactorBaseUrl": self.sandbox.three_factor_base_url,
+            "CarrierProvider": os.environ.get("CARRIER_AUTH_CARRIER_PROVIDER", "juxinli"),
+            "InputTimeoutSeconds": str(self.input_timeout),
+            "PollIntervalSeconds": str(self.poll_interval),
+            "CallbackAllowedHosts": "127.0.0.1,localhost",
+            "LogLevel": os.environ.get("CARRIER_AUTH_LOG_LEVEL", "INFO"),
+            **self.extra_parameters,
+        }
+        self.resolver = Resolver(self.template, parameters)
+        self._create_resources()
+        aws.reset()
+        self._load_functions()
+        self.api = LocalApiGateway(self.registry, api_routes(self.template), self.api_key).start(port=self.api_port)
+        for poller in self.pollers:
+            poller.start()
+        log.info("embedded stack up: api %s, moto %s", self.api_url, self.moto_url)
+        return self
+
+    def stop(self) -> None:
+        for poller in self.pollers:
+            poller.stop()
+        for part in ("api", "receiver", "sandbox"):
+            if hasattr(self, part):
+                getattr(self, part).stop()
+        if hasattr(self, "_moto"):
+            self._moto.stop()
+
+    def __enter__(self) -> "EmbeddedStack":
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
+
+    @property
+    def api_url(self) -> str:
+        return f"http://127.0.0.1:{self.api.port}"
+
+    @property
+    def moto_url(self) -> str:
+        return f"http://127.0.0.1:{self.moto_port}"
+
+    # ------------------------------------------------------------------ setup
+    def _aws_environment(self) -> None:
+        os.environ.update(
+            AWS_ACCESS_KEY_ID="testing",
+            AWS_SECRET_ACCESS_KEY="testing",
+            AWS_SESSION_TOKEN="testing",
+            AWS_DEFAULT_REGION=REGION,
+            AWS_REGION=REGION,
+            AWS_ENDPOINT_URL=f"http://127.0.0.1:{self.moto_port}",
+            MOTO_PORT=str(self.moto_port),  # moto's Step Functions interpreter calls Lambda here
+            POWERTOOLS_TRACE_DISABLED="true",
+            POWERTOOLS_DEV="false",
+        )
+        os.environ.pop("AWS_PROFILE", None)
+
+    def _start_moto(self) -> None:
+        from moto.core.config import default_user_config
+        from moto.server import ThreadedMotoServer
+
+        default_user_config["stepfunctions"] = {"execute_state_machine": True}
+        for name in ("werkzeug", "moto"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+        # urllib3 logs full URLs (with provider credentials in query strings) at DEBUG
+        logging.getLogger("urllib3").setLevel(logging.WARNING)
+        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
+        self._moto.start()
+        patch_execution_status_events()
+
+    def _client(self, service: str) -> Any:
+        return boto3.client(service, region_name=REGION, endpoint_url=self.moto_url)
+
+    def _name(self, logical: str) -> str:
+        return f"{STACK}-{logical}"
+
+    def _create_resources(self) -> None:
+        t, r = self.template, self.resolver
+        self._precompute_names()
+        kms = self._client("kms")
+        for logical, spec in resources_of(t, "AWS::KMS::Key").items():
+            key = kms.create_key(Description=spec["Properties"].get("Description", logical))["KeyMetadata"]
+            r.refs[logical] = key["KeyId"]
+            r.attrs[(logical, "Arn")] = key["Arn"]
+        self._create_secrets()
+        ddb = self._client("dynamodb")
+        for logical, spec in resources_of(t, "AWS::DynamoDB::Table").items():
+            props = r.resolve(spec["Properties"])
+            name = r.refs[logical]
+            ddb.create_table(
+                TableName=name,
+                AttributeDefinitions=props["AttributeDefinitions"],
+                KeySchema=props["KeySchema"],
+                BillingMode=props.get("BillingMode", "PAY_PER_REQUEST"),
+            )
+            if props.get("TimeToLiveSpecification"):
+                ddb.update_time_to_live(TableName=name, TimeToLiveSpecification=props["TimeToLiveSpecification"])
+            self.tables[logical] = name
+        sqs = self._client("sqs")
+        queues = resources_of(t, "AWS::SQS::Queue")
+        for logical in sorted(queues, key=lambda q: "RedrivePolicy" in queues[q].get("Properties", {})):
+            props = r.resolve(queues[logical].get("Properties", {}))
+            attributes = {
+                k: json.dumps(v) if isinstance(v, dict) else str(v)
+                for k, v in props.items()
+                if k in ("VisibilityTimeout", "MessageRetentionPeriod", "RedrivePolicy", "DelaySeconds")
+            }
+            url = sqs.create_queue(QueueName=self._name(logical), Attributes=attributes)["QueueUrl"]
+            self.queues[logical] = url
+            r.refs[logical] = url
+        events = self._client("events")
+        for logical, spec in resources_of(t, "AWS::Events::EventBus").items():
+            events.create_event_bus(Name=r.refs[logical])
+            self.event_bus_name = r.refs[logical]
+        for logical, spec in resources_of(t, "AWS::Events::Rule").items():
+            props = r.resolve(spec["Properties"])
+            bus = props.get("EventBusName", "default")
+            events.put_rule(Name=self._name(logical), EventBusName=bus, EventPattern=json.dumps(props["EventPattern"]))
+            targets = [{"Id": tg["Id"], "Arn": tg["Arn"]} for tg in props.get("Targets", [])]
+            events.put_targets(Rule=self._name(logical), EventBusName=bus, Targets=targets)
+        self._create_state_machines()
+
+    def _precompute_names(self) -> None:
+        """Names and ARNs CloudFormation would know before creating anything."""
+        t, r = self.template, self.resolver
+        for logical in resources_of(t, "AWS::DynamoDB::Table"):
+            r.refs[logical] = self._name(logical)
+            r.attrs[(logical, "Arn")] = arn("dynamodb", f"table/{self._name(logical)}")
+        for logical in resources_of(t, "AWS::SQS::Queue"):
+            r.attrs[(logical, "Arn")] = arn("sqs", self._name(logical))
+            r.attrs[(logical, "QueueName")] = self._name(logical)
+            r.refs[logical] = f"{self.moto_url}/{ACCOUNT}/{self._name(logical)}"
+        for logical, spec in resources_of(t, "AWS::Events::EventBus").items():
+            name = r.resolve(spec["Properties"]["Name"])
+            r.refs[logical] = name
+            r.attrs[(logical, "Name")] = name
+            r.attrs[(logical, "Arn")] = arn("events", f"event-bus/{name}")
+        for logical in resources_of(t, "AWS::Events::Rule"):
+            r.refs[logical] = self._name(logical)
+            r.attrs[(logical, "Arn")] = arn("events", f"rule/{self._name(logical)}")
+        for logical, spec in resources_of(t, "AWS::Serverless::Function").items():
+            name = function_name(logical, spec)
+            r.refs[logical] = name
+            r.attrs[(logical, "Arn")] = arn("lambda", f"function:{name}")
+        for logical in resources_of(t, "AWS::Serverless::StateMachine"):
+            r.refs[logical] = arn("states", f"stateMachine:{self._name(logical)}")
+            r.attrs[(logical, "Name")] = self._name(logical)
+            r.attrs[(logical, "Arn")] = r.refs[logical]
+        for logical in resources_of(t, "AWS::Serverless::LayerVersion"):
+            r.refs[logical] = arn("lambda", f"layer:{logical}:1")
+        for logical in resources_of(t, "AWS::Logs::LogGroup"):
+            r.refs[logical] = logical
+            r.attrs[(logical, "Arn")] = arn("logs", f"log-group:{logical}")
+
+    def _create_secrets(self) -> None:
+        t, r = self.template, self.resolver
+        sm = self._client("secretsmanager")
+        local_values = {
+            "CallbackSigningSecret": self.callback_secret,
+            "PiiHashKeySecret": secrets.token_urlsafe(32),
+        }
+        for logical in resources_of(t, "AWS::SecretsManager::Secret"):
+            value = local_values.get(logical, secrets.token_urlsafe(32))
+            r.refs[logical] = sm.create_secret(Name=f"{STACK}/{logical}", SecretString=value)["ARN"]
+        provider_secrets = {
+            "JuxinliSecretName": {"client_secret": SANDBOX_JUXINLI_SECRET},
+            "ThreeFactorSecretName": {"token": SANDBOX_THREE_FACTOR_TOKEN},
+            "MoxieSecretName": {"apikey": "sandbox-moxie-apikey"},
+        }
+        for parameter, value in provider_secrets.items():
+            if parameter in r.parameters:
+                sm.create_secret(Name=r.parameters[parameter], SecretString=json.dumps(value))
+
+    def _create_state_machines(self) -> None:
+        t, r = self.template, self.resolver
+        sfn = self._client("stepfunctions")
+        for logical, spec in resources_of(t, "AWS::Serverless::StateMachine").items():
+            props = spec["Properties"]
+            definition = (ROOT / props["DefinitionUri"]).read_text(encoding="utf-8")
+            for key, value in r.resolve(props.get("DefinitionSubstitutions", {})).items():
+                definition = definition.replace("${" + key + "}", str(value))
+            sfn.create_state_machine(
+                name=self._name(logical),
+                definition=definition,
+                roleArn=f"arn:aws:iam::{ACCOUNT}:role/{self._name(logical)}-role",
+                type=props.get("Type", "STANDARD"),
+            )
+            self.state_machine_arn = r.refs[logical]
+
+    def _load_functions(self) -> None:
+        t, r = self.template, self.resolver
+        self.registry = load_functions(t, r)
+        patch_moto_lambda(self.registry)
+        environment: dict[str, str] = {}
+        for logical in resources_of(t, "AWS::Serverless::Function"):
+            environment.update(function_environment(t, r, logical))
+        # in one process every function shares os.environ: the template keeps them compatible
+        os.environ.update(environment)
+        os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
+        events = self._client("events")
+        sqs = self._client("sqs")
+        queue_by_arn = {r.attrs[(q, "Arn")]: url for q, url in self.queues.items()}
+        for logical, spec in resources_of(t, "AWS::Serverless::Function").items():
+            for event_name, event in spec.get("Properties", {}).get("Events", {}).items():
+                props = r.resolve(event.get("Properties", {}))
+                if event["Type"] == "SQS":
+                    self.pollers.append(
+                        SqsPoller(self.registry, logical, queue_by_arn[props["Queue"]], props["Queue"],
+                                  batch_size=int(props.get("BatchSize", 10)))
+                    )
+                elif event["Type"] in ("EventBridgeRule", "CloudWatchEvent"):
+                    # moto cannot invoke a Lambda target: deliver through a queue we poll
+                    name = self._name(f"{logical}-{event_name}")
+                    url = sqs.create_queue(QueueName=f"{name}-target")["QueueUrl"]
+                    bus = props.get("EventBusName", "default")
+                    events.put_rule(Name=name, EventBusName=bus, EventPattern=json.dumps(props["Pattern"]))
+                    events.put_targets(Rule=name, EventBusName=bus,
+                                       Targets=[{"Id": "local-lambda", "Arn": arn("sqs", f"{name}-target")}])
+                    self.pollers.append(SqsPoller(self.registry, logical, url, arn("sqs", f"{name}-target"),
+                                                  raw_events=True))
+        for fn in self.registry.functions():
+            fn.handler()  # import now: an import error should stop the stack, not a request
+        if self.log_stream is not None:
+            self._tee_logs()
+
+    def _tee_logs(self) -> None:
+        powertools = logging.getLogger(os.environ.get("POWERTOOLS_SERVICE_NAME", "carrier-auth"))
+        formatter = powertools.handlers[0].formatter if powertools.handlers else None
+        handler = logging.StreamHandler(self.log_stream)
+        handler.setFormatter(formatter)
+        powertools.addHandler(handler)
+        plain = logging.StreamHandler(self.log_stream)
+        plain.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
+        logging.getLogger("carrier_auth").addHandler(plain)
+        logging.getLogger("carrier_auth").setLevel(logging.INFO)
+
+    # ------------------------------------------------------------------ inspection helpers
+    def table(self, logical: str = "SessionsTable") -> Any:
+        return boto3.resource("dynamodb", region_name=REGION, endpoint_url=self.moto_url).Table(self.tables[logical])
+
+    def client(self, service: str) -> Any:
+        return self._client(service)
+
+
+def repo_root() -> Path:
+    return ROOT

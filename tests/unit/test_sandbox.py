@@ -1,0 +1,299 @@
+"""The sandbox emulators themselves: wire shapes, checks, fault injection and log hygiene."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import pytest
+import requests
+
+from carrier_auth.providers.base import Identity
+from carrier_auth.providers.juxinli import JuxinliProvider
+from carrier_auth.providers.three_factor import ThreeFactorProvider
+from local.sandbox import SMS_CODE, SandboxProviders, mask_mobile
+
+NAME = "张三"
+ID_NUMBER = "11010519491231002X"
+PASSWORD = "pw-778899"
+ORG = "SANDBOX"
+SECRET = "sandbox-juxinli-secret"
+TOKEN = "sandbox-three-factor-token"
+TIMEOUT = (2, 5)
+
+
+@pytest.fixture(scope="module")
+def sandbox() -> Iterator[SandboxProviders]:
+    providers = SandboxProviders(juxinli_org_name=ORG, juxinli_client_secret=SECRET).start()
+    yield providers
+    providers.stop()
+
+
+@pytest.fixture(autouse=True)
+def _clear_faults(sandbox: SandboxProviders) -> Iterator[None]:
+    yield
+    sandbox.clear_faults()
+
+
+def basic_info(mobile: str = "13800138000") -> dict[str, Any]:
+    return {"basic_info": {"name": NAME, "id_card_num": ID_NUMBER, "cell_phone_num": mobile}}
+
+
+def post(url: str, body: Any, headers: dict[str, str] | None = None) -> requests.Response:
+    return requests.post(url, json=body, headers=headers, timeout=TIMEOUT)
+
+
+def apply(sandbox: SandboxProviders, mobile: str = "13800138000") -> dict[str, Any]:
+    url = f"{sandbox.juxinli_base_url}/orgApi/rest/v2/applications/{ORG}"
+    return post(url, basic_info(mobile)).json()
+
+
+def collect(sandbox: SandboxProviders, body: dict[str, Any]) -> dict[str, Any]:
+    return post(f"{sandbox.juxinli_base_url}/orgApi/rest/v2/messages/collect/req", body).json()
+
+
+def report_token(sandbox: SandboxProviders, secret: str = SECRET) -> dict[str, Any]:
+    params = {"org_name": ORG, "client_secret": secret, "hours": 24}
+    url = f"{sandbox.juxinli_base_url}/api/v2/access_report_token"
+    return requests.get(url, params=params, timeout=TIMEOUT).json()
+
+
+def test_base_urls(sandbox: SandboxProviders) -> None:
+    assert sandbox.juxinli_base_url == f"http://127.0.0.1:{sandbox.port}/juxinli"
+    assert sandbox.three_factor_base_url == f"http://127.0.0.1:{sandbox.port}/three-factor"
+
+
+def test_application_answer_has_the_seed_shape(sandbox: SandboxProviders) -> None:
+    body = apply(sandbox, "18900000000")
+
+    assert body["success"] is True
+    assert len(body["data"]["token"]) == 32
+    assert body["data"]["cell_phone_num"] == "18900000000"
+    datasource = body["data"]["datasource"]
+    assert (datasource["website"], datasource["name"], datasource["category"]) == (
+        "chinatelecom",
+        "中国电信",
+        "mobile",
+    )
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "message"),
+    [
+        ("id_card_num", "110105194912310021", "身份证号码不合法"),
+        ("cell_phone_num", "12345", "手机号码不合法"),
+        ("name", "", "姓名不能为空"),
+    ],
+)
+def test_application_validates_basic_info(
+    sandbox: SandboxProviders, field: str, value: str, message: str
+) -> None:
+    body = basic_info()
+    body["basic_info"][field] = value
+    url = f"{sandbox.juxinli_base_url}/orgApi/rest/v2/applications/{ORG}"
+
+    assert post(url, body).json() == {"success": False, "message": message}
+
+
+def test_collect_answer_has_the_seed_shape(sandbox: SandboxProviders) -> None:
+    data = apply(sandbox)["data"]
+    request = {
+        "token": data["token"],
+        "account": "13800138000",
+        "password": PASSWORD,
+        "captcha": "",
+        "type": "",
+        "website": data["datasource"]["website"],
+    }
+
+    assert collect(sandbox, request) == {
+        "success": True,
+        "data": {
+            "type": "CONTROL",
+            "content": "输入动态密码",
+            "process_code": 10002,
+            "req_msg_tpl": {"type": "SUBMIT_CAPTCHA", "method": "AUTO"},
+            "finish": False,
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"token": "0" * 32}, "token无效"),
+        ({"account": "13800138009"}, "账号或数据源与申请不一致"),
+        ({"website": "chinaunicom"}, "账号或数据源与申请不一致"),
+        ({"type": "SUBMIT_CAPTCHA", "captcha": SMS_CODE}, "当前状态不能执行该操作"),
+    ],
+)
+def test_collect_checks_the_application(
+    sandbox: SandboxProviders, change: dict[str, str], message: str
+) -> None:
+    data = apply(sandbox)["data"]
+    request = {
+        "token": data["token"],
+        "account": "13800138000",
+        "password": PASSWORD,
+        "captcha": "",
+        "type": "",
+        "website": data["datasource"]["website"],
+    }
+
+    assert collect(sandbox, {**request, **change}) == {"success": False, "message": message}
+
+
+def test_report_token_requires_the_client_secret(sandbox: SandboxProviders) -> None:
+    refused = report_token(sandbox, secret="wrong")
+    issued = report_token(sandbox)
+
+    assert refused["success"] is False
+    assert issued["success"] is True and issued["code"] == 200
+    assert len(issued["access_token"]) == 32
+
+
+def test_job_status_requires_an_issued_access_token(sandbox: SandboxProviders) -> None:
+    url = f"{sandbox.juxinli_base_url}/api/v2/job/access_jobs_status_by_token"
+    params = {"client_secret": SECRET, "access_token": "forged", "token": "0" * 32}
+
+    body = requests.get(url, params=params, timeout=TIMEOUT).json()
+
+    assert body == {"success": False, "message": "access_token无效"}
+
+
+def test_job_done_at_once_when_no_running_polls_are_configured() -> None:
+    with SandboxProviders(collect_polls_before_done=0, juxinli_org_name=ORG) as sandbox:
+        provider = JuxinliProvider(sandbox.juxinli_base_url, ORG, SECRET, timeout=TIMEOUT)
+        identity = Identity(NAME, ID_NUMBER, "13800138000")
+        state = provider.login(identity, PASSWORD).state
+        state = provider.submit(state, identity, PASSWORD, SMS_CODE).state
+
+        assert provider.poll(state).status == "SUCCESS"
+
+
+def test_three_factor_answer_has_the_seed_shape(sandbox: SandboxProviders) -> None:
+    body = {
+        "buscode": "PhoneVerification",
+        "group": "real",
+        "data": {"IdCard": ID_NUMBER, "Name": NAME, "Phone": "13000000000"},
+    }
+
+    url = f"{sandbox.three_factor_base_url}/tech/ai/celerity/universal"
+
+    reply = post(url, body, {"Authorization": TOKEN}).json()
+    assert (reply["errcode"], reply["errmsg"], reply["data"]["status"]) == (0, "SUCCESS", "success")
+    assert len(reply["data"]["traceNo"]) == 19
+    response = reply["data"]["result"]["responseJson"]["Response"]
+    assert {key: response[key] for key in ("Result", "Description", "Isp")} == {
+        "Result": "0",
+        "Description": "认证通过",
+        "Isp": "联通",
+    }
+    assert response["RequestId"]
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "errcode"),
+    [
+        ({"Authorization": "wrong"}, {"buscode": "PhoneVerification", "group": "real"}, 401),
+        ({}, {"buscode": "PhoneVerification", "group": "real"}, 401),
+        ({"Authorization": TOKEN}, {"buscode": "Other", "group": "real"}, 400),
+        ({"Authorization": TOKEN}, {"buscode": "PhoneVerification", "group": "real"}, 400),
+    ],
+)
+def test_three_factor_checks_the_request(
+    sandbox: SandboxProviders, headers: dict[str, str], body: dict[str, Any], errcode: int
+) -> None:
+    url = f"{sandbox.three_factor_base_url}/tech/ai/celerity/universal"
+
+    reply = post(url, body, headers).json()
+
+    assert reply["errcode"] == errcode and reply["data"] is None
+
+
+def test_fault_injection_is_scoped_by_prefix(sandbox: SandboxProviders) -> None:
+    sandbox.fail_next("/juxinli", status=503)
+    three_factor = ThreeFactorProvider(sandbox.three_factor_base_url, TOKEN, timeout=TIMEOUT)
+    url = f"{sandbox.juxinli_base_url}/api/v2/access_report_token"
+
+    assert three_factor.verify(Identity(NAME, ID_NUMBER, "13800138000")).verdict == "consistent"
+    assert requests.get(url, timeout=TIMEOUT).status_code == 503
+    assert requests.get(url, timeout=TIMEOUT).status_code == 200
+
+
+def test_requests_seen_counts_by_prefix(sandbox: SandboxProviders) -> None:
+    juxinli_before = sandbox.requests_seen("/juxinli")
+    three_factor_before = sandbox.requests_seen("/three-factor")
+    sandbox.fail_next("/three-factor", status=502)
+
+    report_token(sandbox)
+    report_token(sandbox)
+    post(f"{sandbox.three_factor_base_url}/tech/ai/celerity/universal", {})
+
+    assert sandbox.requests_seen("/juxinli") - juxinli_before == 2
+    assert sandbox.requests_seen("/three-factor") - three_factor_before == 1
+
+
+def test_concurrent_flows_keep_their_own_state(sandbox: SandboxProviders) -> None:
+    provider = JuxinliProvider(sandbox.juxinli_base_url, ORG, SECRET, timeout=TIMEOUT)
+    mobiles = ["13800138000", "13800138003", "13800138004", "13700137000"] * 3
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        outcomes = list(pool.map(lambda mobile: run_flow(provider, mobile), mobiles))
+
+    expected = {
+        "13800138000": "SUCCESS",
+        "13800138003": "FAILED",
+        "13800138004": "SUCCESS",
+        "13700137000": "SUCCESS",
+    }
+    assert outcomes == [expected[mobile] for mobile in mobiles]
+
+
+def run_flow(provider: JuxinliProvider, mobile: str) -> str:
+    """Log in, answer every code request with the right code, poll until the job ends."""
+    identity = Identity(NAME, ID_NUMBER, mobile)
+    step = provider.login(identity, PASSWORD)
+    step = provider.resend(step.state, identity, PASSWORD)
+    step = provider.submit(step.state, identity, PASSWORD, "000000")
+    while step.outcome == "NEED_INPUT":
+        step = provider.submit(step.state, identity, PASSWORD, SMS_CODE)
+    assert step.outcome == "COLLECTING"
+    result = provider.poll(step.state)
+    for _ in range(5):
+        if result.status != "RUNNING":
+            break
+        result = provider.poll(result.state)
+    return result.status
+
+
+def test_logs_never_carry_secrets_or_identity(
+    sandbox: SandboxProviders, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    juxinli = JuxinliProvider(sandbox.juxinli_base_url, ORG, SECRET, timeout=TIMEOUT)
+    three_factor = ThreeFactorProvider(sandbox.three_factor_base_url, TOKEN, timeout=TIMEOUT)
+
+    assert three_factor.verify(Identity(NAME, ID_NUMBER, "13800138000")).verdict == "consistent"
+    assert run_flow(juxinli, "13800138004") == "SUCCESS"
+    assert juxinli.login(Identity(NAME, ID_NUMBER, "13800138002"), PASSWORD).outcome == "FAILED"
+
+    ours = [record for record in caplog.records if record.name.startswith("carrier_auth.")]
+    names = {record.name for record in ours}
+    assert {"carrier_auth.sandbox", "carrier_auth.providers.http"} <= names
+    assert "138****8004" in "\n".join(record.getMessage() for record in ours)
+    for value in (PASSWORD, SMS_CODE, ID_NUMBER, NAME):
+        assert value not in caplog.text
+    # urllib3's DEBUG lines quote request URLs, so the query-string secrets are checked on ours
+    for value in ("13800138004", SECRET, TOKEN):
+        assert all(value not in record.getMessage() for record in ours)
+
+
+@pytest.mark.parametrize(
+    ("mobile", "masked"),
+    [("13800138000", "138****8000"), ("1380013", "****"), (None, "****"), ("1380013800X", "****")],
+)
+def test_mask_mobile(mobile: Any, masked: str) -> None:
+    assert mask_mobile(mobile) == masked
