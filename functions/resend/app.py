@@ -16,8 +16,8 @@ app = api.resolver()
 @app.post("/carrier/auth/resend")
 @tracer.capture_method(capture_response=False)
 def resend():
+    metrics.add_metric(name="ResendRequested", unit=MetricUnit.Count, value=1)
     status, body = facade.signal("resend", app.current_event.decoded_body)
-    metrics.add_metric(name="ResendAnswered", unit=MetricUnit.Count, value=1)
     return http(status, body)
 
 

@@ -16,8 +16,8 @@ app = api.resolver()
 @app.post("/carrier/auth")
 @tracer.capture_method(capture_response=False)
 def start():
+    metrics.add_metric(name="TaskStartRequested", unit=MetricUnit.Count, value=1)
     status, body = facade.start(app.current_event.decoded_body)
-    metrics.add_metric(name="TaskStartAnswered", unit=MetricUnit.Count, value=1)
     return http(status, body)
 
 

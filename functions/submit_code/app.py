@@ -16,8 +16,8 @@ app = api.resolver()
 @app.post("/carrier/auth/code")
 @tracer.capture_method(capture_response=False)
 def submit():
+    metrics.add_metric(name="SubmitRequested", unit=MetricUnit.Count, value=1)
     status, body = facade.signal("submit", app.current_event.decoded_body)
-    metrics.add_metric(name="SubmitAnswered", unit=MetricUnit.Count, value=1)
     return http(status, body)
 
 

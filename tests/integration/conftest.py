@@ -1,0 +1,143 @@
+"""One embedded stack for the integration suite: the real ASL in moto's interpreter, our
+handlers in-process, sandbox providers over real HTTP, everything it prints captured."""
+
+from __future__ import annotations
+
+import io
+import json
+import time
+import uuid
+from typing import Any
+
+import pytest
+import requests
+
+from local.stack import EmbeddedStack
+
+ID_NUMBER = "11010519491231002X"
+NAME = "张三"
+SMS_CODE = "123456"
+
+
+class Api:
+    """The app's side of the contract, with the secrets it used remembered for the leak scan."""
+
+    def __init__(self, stack: EmbeddedStack) -> None:
+        self.stack = stack
+        self.http = requests.Session()
+        self.http.headers["x-api-key"] = stack.api_key
+        self.secrets: set[str] = {SMS_CODE, ID_NUMBER}
+
+    def post(self, path: str, body: Any, **kw: Any) -> requests.Response:
+        data = body if isinstance(body, (str, bytes)) else json.dumps(body, ensure_ascii=False).encode()
+        return self.http.post(self.stack.api_url + path, data=data, timeout=60, **kw)
+
+    def start_body(self, mobile: str, **over: Any) -> dict[str, Any]:
+        password = f"Pw-{uuid.uuid4().hex[:10]}"
+        token = f"cbtok-{uuid.uuid4().hex}"
+        self.secrets.update({password, token})
+        body = {
+            "userId": f"user-{uuid.uuid4().hex[:8]}",
+            "mobile_no": mobile,
+            "identity_card": ID_NUMBER,
+            "name": NAME,
+            "password": password,
+            "submitTime": int(time.time() * 1000),
+            "callback_set": {"callback_url": self.stack.receiver.url, "token": token},
+        }
+        body.update(over)
+        return body
+
+    def start(self, mobile: str = "13800138000", **over: Any) -> tuple[dict, dict]:
+        body = self.start_body(mobile, **over)
+        resp = self.post("/carrier/auth", body)
+        assert resp.status_code == 200, resp.text
+        return body, resp.json()
+
+    def task_body(self, start_body: dict, answer: dict, **over: Any) -> dict[str, Any]:
+        body = {
+            "userId": start_body["userId"],
+            "traceId": answer["trace_id"],
+            "task_id": answer["data"]["task_id"],
+            "mobile_no": start_body["mobile_no"],
+            "identity_card": start_body["identity_card"],
+            "submitTime": int(time.time() * 1000),
+            "callback_set": start_body["callback_set"],
+        }
+        body.update(over)
+        return body
+
+    def submit(self, start_body: dict, answer: dict, code: str = SMS_CODE, **over: Any) -> requests.Response:
+        self.secrets.add(code)
+        return self.post("/carrier/auth/code", self.task_body(start_body, answer, auth_code=code, **over))
+
+    def resend(self, start_body: dict, answer: dict, **over: Any) -> requests.Response:
+        return self.post("/carrier/auth/resend", self.task_body(start_body, answer, **over))
+
+    def status(self, task_id: str) -> requests.Response:
+        return self.http.get(f"{self.stack.api_url}/carrier/auth/{task_id}", timeout=30)
+
+    def session(self, task_id: str) -> dict:
+        return self.stack.table().get_item(Key={"task_id": task_id}, ConsistentRead=True)["Item"]
+
+    def wait_session(self, task_id: str, predicate, timeout: float = 30.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while True:
+            item = self.session(task_id)
+            if predicate(item):
+                return item
+            assert time.monotonic() < deadline, f"session never matched: {item.get('status')}"
+            time.sleep(0.05)
+
+    def execution(self, task_id: str) -> dict:
+        arn = self.stack.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{task_id}"
+        return self.stack.client("stepfunctions").describe_execution(executionArn=arn)
+
+    def wait_execution_done(self, task_id: str, timeout: float = 30.0) -> dict:
+        deadline = time.monotonic() + timeout
+        while (desc := self.execution(task_id))["status"] == "RUNNING":
+            assert time.monotonic() < deadline, "execution still running"
+            time.sleep(0.05)
+        return desc
+
+    def history(self, task_id: str) -> list[dict]:
+        arn = self.execution(task_id)["executionArn"]
+        sfn = self.stack.client("stepfunctions")
+        events, token = [], None
+        while True:
+            page = sfn.get_execution_history(executionArn=arn, **({"nextToken": token} if token else {}))
+            events += page["events"]
+            token = page.get("nextToken")
+            if not token:
+                return events
+
+
+@pytest.fixture(scope="session")
+def log_capture() -> io.StringIO:
+    return io.StringIO()
+
+
+@pytest.fixture(scope="session")
+def stack(log_capture: io.StringIO, tmp_path_factory) -> EmbeddedStack:
+    s = EmbeddedStack(api_port=0, moto_port=0, poll_interval=0, input_timeout=300, log_stream=log_capture)
+    s.start()
+    # an audit trail of every event on the gateway's bus, for the leak scan
+    sqs, events = s.client("sqs"), s.client("events")
+    url = sqs.create_queue(QueueName="audit-events")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    events.put_rule(Name="audit-all", EventBusName=s.event_bus_name, EventPattern=json.dumps({"source": [{"prefix": ""}]}))
+    events.put_targets(Rule="audit-all", EventBusName=s.event_bus_name, Targets=[{"Id": "audit", "Arn": arn}])
+    s.audit_queue_url = url
+    yield s
+    s.stop()
+
+
+@pytest.fixture(scope="session")
+def api(stack: EmbeddedStack) -> Api:
+    return Api(stack)
+
+
+@pytest.fixture(autouse=True)
+def _fresh_settings(monkeypatch):
+    """Tests that shorten timeouts do it through the environment the facades read."""
+    yield

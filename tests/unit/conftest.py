@@ -1,0 +1,130 @@
+"""Shared fixtures for the unit tests of layers/common/carrier_auth (moto-backed AWS).
+
+Nothing here is autouse: other unit test files in this folder are unaffected unless they ask
+for a fixture by name.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import boto3
+import pytest
+from aws_lambda_powertools.utilities import parameters
+from moto import mock_aws
+
+import carrier_auth.aws
+
+REGION = "us-east-1"
+
+
+def _reset_caches() -> None:
+    carrier_auth.aws.reset()  # cached boto3 clients / tables
+    parameters.clear_caches()  # Powertools secret values and providers (with their clients)
+
+
+@pytest.fixture
+def aws_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fake credentials and a fixed region; nothing may leak to a real endpoint or profile."""
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_REGION", REGION)
+
+
+@pytest.fixture
+def moto_aws(aws_env: None) -> Iterator[None]:
+    """moto for every AWS service, with the package's and Powertools' caches reset around it."""
+    with mock_aws():
+        _reset_caches()
+        try:
+            yield
+        finally:
+            _reset_caches()
+
+
+@pytest.fixture
+def kms_key_id(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> str:
+    key_id = boto3.client("kms", region_name=REGION).create_key(Description="unit-test")["KeyMetadata"]["KeyId"]
+    monkeypatch.setenv("KMS_KEY_ID", key_id)
+    return key_id
+
+
+def _make_secret(value: str) -> str:
+    resp = boto3.client("secretsmanager", region_name=REGION).create_secret(
+        Name=f"unit-test/{uuid.uuid4().hex}", SecretString=value
+    )
+    return resp["ARN"]
+
+
+@pytest.fixture
+def make_secret(moto_aws: None) -> Callable[[str], str]:
+    """Creates a Secrets Manager secret (inside moto) with a unique name; returns its ARN."""
+    return _make_secret
+
+
+@pytest.fixture
+def pii_hash_secret(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> str:
+    arn = _make_secret(f"pii-hash-key-{uuid.uuid4().hex}")
+    monkeypatch.setenv("PII_HASH_KEY_SECRET", arn)
+    return arn
+
+
+CALLBACK_SECRET_VALUE = "unit-test-callback-signing-secret"
+
+
+@pytest.fixture
+def callback_secret(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Sets CALLBACK_SECRET to a secret's ARN; returns the secret's value (the HMAC key)."""
+    monkeypatch.setenv("CALLBACK_SECRET", _make_secret(CALLBACK_SECRET_VALUE))
+    return CALLBACK_SECRET_VALUE
+
+
+@pytest.fixture
+def sessions_table(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> str:
+    """The sessions table, created from template.yaml's own SessionsTable properties."""
+    from local.template import load_template
+
+    props = load_template()["Resources"]["SessionsTable"]["Properties"]
+    name = f"sessions-{uuid.uuid4().hex[:8]}"
+    client = boto3.client("dynamodb", region_name=REGION)
+    client.create_table(
+        TableName=name,
+        KeySchema=props["KeySchema"],
+        AttributeDefinitions=props["AttributeDefinitions"],
+        BillingMode=props["BillingMode"],
+    )
+    ttl = props.get("TimeToLiveSpecification")
+    if ttl:
+        client.update_time_to_live(TableName=name, TimeToLiveSpecification=ttl)
+    monkeypatch.setenv("SESSIONS_TABLE", name)
+    return name
+
+
+@pytest.fixture
+def atomic_moto_dynamodb(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Make moto's in-process conditional writes atomic, as they are in DynamoDB.
+
+    moto evaluates a ConditionExpression and applies the write without any lock, so
+    concurrent threads can all pass the same condition (observed: 2-3 winners out of 8).
+    Real DynamoDB serialises writes to one item; this lock restores that guarantee so the
+    test checks *our* use of conditional updates, not moto's thread safety.
+    """
+    from moto.dynamodb.models import DynamoDBBackend
+
+    lock = threading.RLock()
+
+    def locked(method: Any) -> Any:
+        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
+            with lock:
+                return method(self, *args, **kwargs)
+
+        return wrapper
+
+    for name in ("update_item", "put_item", "get_item", "delete_item"):
+        monkeypatch.setattr(DynamoDBBackend, name, locked(getattr(DynamoDBBackend, name)))

@@ -1,0 +1,394 @@
+"""callback.py: signature, SSRF guard on the callback URL, body, and delivery to a real local server."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import re
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from carrier_auth import callback, codes, crypto
+from carrier_auth.errors import ApiError, CallbackDeliveryFailed
+
+SECRET = "whsec-unit-test"
+HEADER_RE = re.compile(r"^t=(\d+),v1=([0-9a-f]{64})$")
+
+
+def independent_hmac(secret: str, t: int, body: bytes) -> str:
+    return hmac.new(secret.encode(), f"{t}.".encode() + body, hashlib.sha256).hexdigest()
+
+
+# --- sign / verify ------------------------------------------------------------------------------
+
+
+def test_sign_header_format_and_independent_hmac() -> None:
+    body = '{"task_id":"t-1","error_message":"运营商认证成功"}'.encode()
+    before = int(time.time())
+    header = callback.sign(SECRET, body)
+    after = int(time.time())
+
+    match = HEADER_RE.match(header)
+    assert match, header
+    t, mac = int(match[1]), match[2]
+    assert before <= t <= after
+    assert mac == independent_hmac(SECRET, t, body)
+
+
+def test_sign_with_explicit_timestamp() -> None:
+    body = b"{}"
+    assert callback.sign(SECRET, body, 1700000000) == f"t=1700000000,v1={independent_hmac(SECRET, 1700000000, body)}"
+
+
+def test_verify_accepts_a_fresh_signature() -> None:
+    body = b'{"a":1}'
+    assert callback.verify(SECRET, body, callback.sign(SECRET, body))
+    # an independently computed header is accepted too
+    now = int(time.time())
+    assert callback.verify(SECRET, body, f"t={now},v1={independent_hmac(SECRET, now, body)}")
+
+
+def test_verify_rejects_wrong_secret() -> None:
+    body = b'{"a":1}'
+    assert not callback.verify("other-secret", body, callback.sign(SECRET, body))
+
+
+def test_verify_rejects_tampered_body() -> None:
+    body = b'{"success":false}'
+    header = callback.sign(SECRET, body)
+    assert not callback.verify(SECRET, b'{"success":true}', header)
+    assert not callback.verify(SECRET, body + b" ", header)
+
+
+def test_verify_rejects_old_and_future_timestamps_beyond_tolerance() -> None:
+    body = b"{}"
+    now = 1_700_000_000
+    assert callback.verify(SECRET, body, callback.sign(SECRET, body, now - 300), now=now)
+    assert not callback.verify(SECRET, body, callback.sign(SECRET, body, now - 301), now=now)
+    assert not callback.verify(SECRET, body, callback.sign(SECRET, body, now + 301), now=now)
+    assert callback.verify(SECRET, body, callback.sign(SECRET, body, now - 50), tolerance=60, now=now)
+    assert not callback.verify(SECRET, body, callback.sign(SECRET, body, now - 61), tolerance=60, now=now)
+
+
+def test_verify_rejects_a_replayed_signature_with_a_new_timestamp() -> None:
+    body = b"{}"
+    old = callback.sign(SECRET, body, 1_700_000_000)
+    mac = old.split("v1=")[1]
+    assert not callback.verify(SECRET, body, f"t={int(time.time())},v1={mac}")
+
+
+@pytest.mark.parametrize(
+    "header",
+    ["", "garbage", "t=,v1=", "v1=abc", "t=abc,v1=00", "t=1700000000", ",,,", "t=1;v1=2", "t=1,v1=2,x"],
+)
+def test_verify_rejects_garbage_headers(header: str) -> None:
+    assert callback.verify(SECRET, b"{}", header) is False
+
+
+@pytest.mark.xfail(
+    strict=True,
+    raises=TypeError,
+    reason="verify() compares str with hmac.compare_digest, which raises TypeError for non-ASCII "
+    "input instead of returning False (the local callback receiver then crashes on such a header)",
+)
+def test_verify_rejects_non_ascii_garbage_header() -> None:
+    now = int(time.time())
+    assert callback.verify(SECRET, b"{}", f"t={now},v1=é") is False
+
+
+# --- check_url -----------------------------------------------------------------------------------
+
+NONE: frozenset[str] = frozenset()
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "ftp://93.184.216.34/cb",
+        "file:///etc/passwd",
+        "gopher://93.184.216.34/",
+        "93.184.216.34/cb",
+        "http:///cb",
+        "https://",
+    ],
+)
+def test_refuses_non_http_or_hostless(url: str) -> None:
+    with pytest.raises(callback.UnsafeCallbackUrl, match="http或https"):
+        callback.check_url(url, NONE)
+
+
+@pytest.mark.parametrize("url", ["http://user:pw@93.184.216.34/cb", "https://user@93.184.216.34/cb"])
+def test_refuses_userinfo(url: str) -> None:
+    with pytest.raises(callback.UnsafeCallbackUrl, match="用户名或密码"):
+        callback.check_url(url, NONE)
+
+
+def test_userinfo_is_refused_even_for_an_allowlisted_host() -> None:
+    with pytest.raises(callback.UnsafeCallbackUrl):
+        callback.check_url("http://u:p@127.0.0.1/cb", frozenset({"127.0.0.1"}))
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://127.0.0.1/cb",
+        "http://127.1.2.3:8080/cb",
+        "http://localhost/cb",
+        "http://LOCALHOST./cb",
+        "http://10.0.0.1/cb",
+        "http://10.255.255.254/cb",
+        "http://172.16.0.1/cb",
+        "http://172.31.255.1/cb",
+        "http://192.168.1.1/cb",
+        "http://169.254.169.254/latest/meta-data/",
+        "http://[::1]/cb",
+        "http://[::ffff:127.0.0.1]/cb",
+        "http://[::ffff:169.254.169.254]/cb",
+        "http://[fd00:ec2::254]/latest/meta-data/",
+        "http://[fe80::1]/cb",
+        "http://0.0.0.0/cb",
+        "http://100.64.0.1/cb",
+        "http://2130706433/cb",  # 127.0.0.1 as one decimal number
+        "http://0x7f000001/cb",  # ... and as hex
+        "http://224.0.0.1/cb",
+        "http://metadata.google.internal/computeMetadata/v1/",
+        "http://metadata/computeMetadata/v1/",
+    ],
+)
+def test_refuses_loopback_private_link_local_and_metadata(url: str) -> None:
+    with pytest.raises(callback.UnsafeCallbackUrl):
+        callback.check_url(url, NONE)
+
+
+@pytest.mark.parametrize("url", ["http://93.184.216.34/cb", "https://93.184.216.34:8443/cb?x=1", "http://[2606:4700:4700::1111]/cb"])
+def test_allows_public_literal_addresses(url: str) -> None:
+    assert callback.check_url(url, NONE) is None
+
+
+def test_allows_an_allowlisted_host() -> None:
+    assert callback.check_url("http://127.0.0.1:3001/cb", frozenset({"127.0.0.1"})) is None
+    assert callback.check_url("http://LOCALHOST/cb", frozenset({"localhost"})) is None
+    with pytest.raises(callback.UnsafeCallbackUrl):
+        callback.check_url("http://127.0.0.2/cb", frozenset({"127.0.0.1"}))
+
+
+def test_allowlist_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CALLBACK_ALLOWED_HOSTS", " 127.0.0.1 , LocalHost ")
+    callback.check_url("http://127.0.0.1:9/cb")
+    callback.check_url("http://localhost:9/cb")
+    with pytest.raises(callback.UnsafeCallbackUrl):
+        callback.check_url("http://10.0.0.1/cb")
+    # an explicit (even empty) allowlist overrides the environment
+    with pytest.raises(callback.UnsafeCallbackUrl):
+        callback.check_url("http://127.0.0.1:9/cb", NONE)
+
+
+@pytest.mark.parametrize("url", ["http://nonexistent.invalid/cb", "http://93.184.216.34:99999/cb"])
+def test_refuses_unresolvable_host_or_bad_port(url: str) -> None:
+    with pytest.raises(callback.UnsafeCallbackUrl, match="无法解析"):
+        callback.check_url(url, NONE)
+
+
+def test_check_url_for_api_raises_api_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CALLBACK_ALLOWED_HOSTS", raising=False)
+    with pytest.raises(ApiError) as info:
+        callback.check_url_for_api("http://169.254.169.254/latest/meta-data/")
+    assert info.value.status == 400
+    assert info.value.code == codes.SYSTEM_ERROR
+    assert info.value.message.startswith("callback_set.callback_url 不可用")
+    assert callback.check_url_for_api("https://93.184.216.34/cb") is None
+
+
+# --- build_body ---------------------------------------------------------------------------------
+
+
+def session_item(task_id: str, url: str, token_enc: str | None = None) -> dict[str, Any]:
+    item = {"task_id": task_id, "user_id": f"user-{uuid.uuid4().hex[:6]}", "callback_url": url, "status": "SUCCESS"}
+    if token_enc is not None:
+        item["callback_token_enc"] = token_enc
+    return item
+
+
+def finished(task_id: str, result: str = codes.CALLBACK_SUCCESS, **extra: Any) -> dict[str, Any]:
+    return {"task_id": task_id, "result": result, "finished_at": 1700000000123, "event_id": uuid.uuid4().hex, **extra}
+
+
+@pytest.mark.usefixtures("kms_key_id")
+def test_build_body_success_with_decrypted_token() -> None:
+    tid = f"task-{uuid.uuid4().hex}"
+    session = session_item(tid, "https://app.example.com/cb", crypto.encrypt(tid, "app-token-1"))
+    detail = finished(tid)
+    body = callback.build_body(session, detail)
+
+    assert body == {
+        "error_message": "运营商认证成功",
+        "error_code": "SUCCESS",
+        "success": True,
+        "callback_set": {"callback_url": "https://app.example.com/cb", "token": "app-token-1"},
+        "task_id": tid,
+        "userId": session["user_id"],
+        "finished_at": 1700000000123,
+        "event_id": detail["event_id"],
+    }
+
+
+def test_build_body_defeat_without_token() -> None:
+    tid = f"task-{uuid.uuid4().hex}"
+    body = callback.build_body(session_item(tid, "https://app.example.com/cb"), finished(tid, codes.CALLBACK_DEFEAT))
+    assert (body["error_code"], body["success"], body["error_message"]) == ("DEFEAT", False, "运营商认证失败")
+    assert body["callback_set"] == {"callback_url": "https://app.example.com/cb", "token": ""}
+
+
+def test_build_body_keeps_a_given_error_message() -> None:
+    tid = f"task-{uuid.uuid4().hex}"
+    detail = finished(tid, codes.CALLBACK_DEFEAT, error_message=codes.CALLBACK_MESSAGES["error"])
+    body = callback.build_body(session_item(tid, "https://app.example.com/cb"), detail)
+    assert body["error_message"] == "系统错误" and body["success"] is False
+
+
+# --- deliver against a real local HTTP server -------------------------------------------------------
+
+
+@dataclass
+class Receiver:
+    """A tiny app callback endpoint on 127.0.0.1 that records what it received."""
+
+    status: int = 200
+    location: str = ""
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    release: threading.Event = field(default_factory=threading.Event)
+    stall: bool = False
+    port: int = 0
+
+    def url(self, path: str = "/cb") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+
+@pytest.fixture
+def receiver() -> Iterator[Receiver]:
+    rec = Receiver()
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, fmt: str, *args: Any) -> None:
+            return
+
+        def do_POST(self) -> None:  # noqa: N802
+            raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            rec.requests.append({"path": self.path, "headers": dict(self.headers), "raw": raw})
+            if rec.stall:
+                rec.release.wait(timeout=10)
+            self.send_response(rec.status)
+            if rec.location:
+                self.send_header("Location", rec.location)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        do_GET = do_POST  # a followed redirect would show up here  # noqa: N815
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    server.daemon_threads = True
+    rec.port = server.server_address[1]
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield rec
+    finally:
+        rec.release.set()
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@pytest.fixture
+def delivery_env(kms_key_id: str, callback_secret: str, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv("CALLBACK_ALLOWED_HOSTS", "127.0.0.1")
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    return callback_secret
+
+
+def test_deliver_200_with_valid_signature_over_raw_bytes(receiver: Receiver, delivery_env: str) -> None:
+    tid = f"task-{uuid.uuid4().hex}"
+    session = session_item(tid, receiver.url(), crypto.encrypt(tid, "app-token-xyz"))
+    detail = finished(tid)
+
+    assert callback.deliver(session, detail) == 200
+
+    assert len(receiver.requests) == 1
+    got = receiver.requests[0]
+    raw, headers = got["raw"], got["headers"]
+    match = HEADER_RE.match(headers[callback.SIGNATURE_HEADER])
+    assert match, headers
+    t, mac = int(match[1]), match[2]
+    assert abs(time.time() - t) < 60
+    assert hmac.compare_digest(mac, independent_hmac(delivery_env, t, raw))
+    assert callback.verify(delivery_env, raw, headers[callback.SIGNATURE_HEADER])
+
+    assert headers["Content-Type"] == "application/json; charset=utf-8"
+    assert headers["X-CarrierAuth-Event-Id"] == detail["event_id"]
+    assert "运营商认证成功".encode() in raw  # UTF-8, not \\u escapes
+    body = json.loads(raw)
+    assert body == callback.build_body(session, detail)
+    assert body["callback_set"]["token"] == "app-token-xyz"
+
+
+def test_deliver_any_2xx_is_delivered(receiver: Receiver, delivery_env: str) -> None:
+    receiver.status = 204
+    tid = f"task-{uuid.uuid4().hex}"
+    assert callback.deliver(session_item(tid, receiver.url()), finished(tid)) == 204
+
+
+def test_deliver_500_fails(receiver: Receiver, delivery_env: str) -> None:
+    receiver.status = 500
+    tid = f"task-{uuid.uuid4().hex}"
+    with pytest.raises(CallbackDeliveryFailed, match="HTTP 500"):
+        callback.deliver(session_item(tid, receiver.url()), finished(tid))
+    assert len(receiver.requests) == 1
+
+
+def test_deliver_does_not_follow_redirects(receiver: Receiver, delivery_env: str) -> None:
+    receiver.status = 302
+    receiver.location = receiver.url("/redirected")
+    tid = f"task-{uuid.uuid4().hex}"
+    with pytest.raises(CallbackDeliveryFailed, match="HTTP 302"):
+        callback.deliver(session_item(tid, receiver.url()), finished(tid))
+    assert [r["path"] for r in receiver.requests] == ["/cb"]
+
+
+def test_deliver_refuses_private_url_before_any_request(
+    delivery_env: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("CALLBACK_ALLOWED_HOSTS")
+
+    def no_request(*args: Any, **kwargs: Any) -> None:
+        raise AssertionError("deliver() sent a request to a refused URL")
+
+    monkeypatch.setattr(callback.requests, "post", no_request)
+    tid = f"task-{uuid.uuid4().hex}"
+    with pytest.raises(CallbackDeliveryFailed, match="refused"):
+        callback.deliver(session_item(tid, "http://10.0.0.1/cb"), finished(tid))
+
+
+def test_deliver_connection_refused_fails(delivery_env: str) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    tid = f"task-{uuid.uuid4().hex}"
+    with pytest.raises(CallbackDeliveryFailed, match="request failed"):
+        callback.deliver(session_item(tid, f"http://127.0.0.1:{port}/cb"), finished(tid))
+
+
+def test_deliver_timeout_fails(receiver: Receiver, delivery_env: str) -> None:
+    receiver.stall = True
+    tid = f"task-{uuid.uuid4().hex}"
+    with pytest.raises(CallbackDeliveryFailed, match="ReadTimeout"):
+        callback.deliver(session_item(tid, receiver.url()), finished(tid), timeout=(2, 0.2))

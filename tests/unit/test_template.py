@@ -1,0 +1,437 @@
+"""template.yaml: lint-clean, partition-safe, least privilege, logs kept, API key everywhere.
+
+The template is read with cfn-lint's own decoder so the short intrinsic tags (!Ref, !Sub,
+!GetAtt, ...) parse. These tests pin the deployment contract other code relies on: the
+local stack, the handlers' environment, and the IAM grants each handler needs.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+from cfnlint.api import ManualArgs, lint_file
+from cfnlint.decode import decode
+
+ROOT = Path(__file__).parents[2]
+TEMPLATE = ROOT / "template.yaml"
+EVENTS = ROOT / "events"
+ASL = ROOT / "statemachine" / "carrier_auth.asl.json"
+
+# Actions that the Service Authorization Reference lists with no resource types, so IAM only
+# accepts Resource "*" for them.
+WILDCARD_ONLY_ACTIONS = {
+    # Step Functions "IAM policies for logging to CloudWatch Logs" (log delivery setup)
+    "logs:CreateLogDelivery",
+    "logs:GetLogDelivery",
+    "logs:UpdateLogDelivery",
+    "logs:DeleteLogDelivery",
+    "logs:ListLogDeliveries",
+    "logs:PutResourcePolicy",
+    "logs:DescribeResourcePolicies",
+    "logs:DescribeLogGroups",
+    # X-Ray trace upload
+    "xray:PutTraceSegments",
+    "xray:PutTelemetryRecords",
+    "xray:GetSamplingRules",
+    "xray:GetSamplingTargets",
+    # task-token APIs: keyed by an opaque token, not by an ARN
+    "states:SendTaskSuccess",
+}
+
+# Policy templates that scope themselves to one named resource.
+NARROW_POLICY_TEMPLATES = {"LambdaInvokePolicy"}
+
+# What each handler calls, by logical id: a new AWS call needs a conscious change here.
+EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
+    "StartFunction": {
+        ("dynamodb:PutItem", "SessionsTable"),
+        ("dynamodb:GetItem", "SessionsTable"),
+        ("dynamodb:UpdateItem", "SessionsTable"),
+        ("states:StartExecution", "CarrierAuthStateMachine"),
+        ("kms:Encrypt", "DataKey"),
+        ("secretsmanager:GetSecretValue", "PiiHashKeySecret"),
+    },
+    "SubmitCodeFunction": {
+        ("dynamodb:GetItem", "SessionsTable"),
+        ("dynamodb:UpdateItem", "SessionsTable"),
+        ("dynamodb:GetItem", "IdempotencyTable"),
+        ("dynamodb:PutItem", "IdempotencyTable"),
+        ("dynamodb:UpdateItem", "IdempotencyTable"),
+        ("dynamodb:DeleteItem", "IdempotencyTable"),
+        ("states:SendTaskSuccess", "*"),
+        ("kms:Encrypt", "DataKey"),
+        ("secretsmanager:GetSecretValue", "PiiHashKeySecret"),
+    },
+    "StatusFunction": {
+        ("dynamodb:GetItem", "SessionsTable"),
+    },
+    "CarrierFunction": {
+        ("dynamodb:GetItem", "SessionsTable"),
+        ("dynamodb:UpdateItem", "SessionsTable"),
+        ("kms:Decrypt", "DataKey"),
+        ("events:PutEvents", "EventBus"),
+        ("secretsmanager:GetSecretValue", "JuxinliSecretName"),
+        ("secretsmanager:GetSecretValue", "MoxieSecretName"),
+    },
+    "ThreeFactorFunction": {
+        ("dynamodb:GetItem", "SessionsTable"),
+        ("dynamodb:UpdateItem", "SessionsTable"),
+        ("kms:Decrypt", "DataKey"),
+        ("secretsmanager:GetSecretValue", "ThreeFactorSecretName"),
+    },
+    "CallbackFunction": {
+        ("dynamodb:GetItem", "SessionsTable"),
+        ("dynamodb:UpdateItem", "SessionsTable"),
+        ("kms:Decrypt", "DataKey"),
+        ("secretsmanager:GetSecretValue", "CallbackSigningSecret"),
+        ("sqs:ChangeMessageVisibility", "CallbackQueue"),
+    },
+    "ReconcileFunction": {
+        ("dynamodb:GetItem", "SessionsTable"),
+        ("dynamodb:UpdateItem", "SessionsTable"),
+        ("events:PutEvents", "EventBus"),
+    },
+}
+EXPECTED_GRANTS["ResendFunction"] = EXPECTED_GRANTS["SubmitCodeFunction"]
+
+GLOBAL_ENV = {
+    "POWERTOOLS_SERVICE_NAME",
+    "POWERTOOLS_METRICS_NAMESPACE",
+    "POWERTOOLS_LOG_LEVEL",
+    "SESSIONS_TABLE",
+    "IDEMPOTENCY_TABLE",
+    "KMS_KEY_ID",
+    "EVENT_BUS_NAME",
+    "PII_HASH_KEY_SECRET",
+    "CALLBACK_SECRET",
+    "CARRIER_PROVIDER",
+    "JUXINLI_BASE_URL",
+    "JUXINLI_ORG",
+    "JUXINLI_SECRET",
+    "MOXIE_BASE_URL",
+    "MOXIE_SECRET",
+    "THREE_FACTOR_BASE_URL",
+    "THREE_FACTOR_SECRET",
+    "INPUT_TIMEOUT_SECONDS",
+    "POLL_INTERVAL_SECONDS",
+    "MAX_COLLECT_POLLS",
+    "FACADE_WAIT_SECONDS",
+    "CALLBACK_ALLOWED_HOSTS",
+}
+
+API_ROUTES = {
+    ("POST", "/carrier/auth", "StartFunction"),
+    ("POST", "/carrier/auth/code", "SubmitCodeFunction"),
+    ("POST", "/carrier/auth/resend", "ResendFunction"),
+    ("GET", "/carrier/auth/{task_id}", "StatusFunction"),
+}
+
+
+# ------------------------------------------------------------------------------ helpers
+@pytest.fixture(scope="module")
+def template() -> dict[str, Any]:
+    tpl, matches = decode(str(TEMPLATE))
+    assert not matches, [str(m) for m in matches]
+    assert tpl is not None
+    return json.loads(json.dumps(tpl))
+
+
+def _of_type(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any]]:
+    return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
+
+
+def _as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def _target(resource: Any) -> str:
+    """The logical id or parameter an IAM Resource entry points at ("*" for the wildcard)."""
+    if resource == "*":
+        return "*"
+    if isinstance(resource, dict):
+        if "Ref" in resource:
+            return resource["Ref"]
+        if "Fn::GetAtt" in resource:
+            att = resource["Fn::GetAtt"]
+            return att[0] if isinstance(att, list) else att.split(".")[0]
+        if "Fn::Sub" in resource:
+            text = resource["Fn::Sub"]
+            text = text[0] if isinstance(text, list) else text
+            names = [n for n in re.findall(r"\$\{([^}!.]+)\}", text) if not n.startswith("AWS::")]
+            if len(names) == 1:
+                return names[0]
+    raise AssertionError(f"unrecognised IAM Resource {resource!r}")
+
+
+def _policy_documents(template: dict[str, Any]) -> list[tuple[str, Any]]:
+    """(owner, policy) for every role policy the template declares or SAM will generate."""
+    docs: list[tuple[str, Any]] = []
+    for kind in ("AWS::Serverless::Function", "AWS::Serverless::StateMachine"):
+        for name, res in _of_type(template, kind).items():
+            for policy in _as_list(res["Properties"].get("Policies", [])):
+                docs.append((name, policy))
+    for name, res in _of_type(template, "AWS::IAM::Role").items():
+        for policy in res["Properties"].get("Policies", []):
+            docs.append((name, policy["PolicyDocument"]))
+    for kind in ("AWS::IAM::Policy", "AWS::IAM::ManagedPolicy", "AWS::IAM::RolePolicy"):
+        for name, res in _of_type(template, kind).items():
+            docs.append((name, res["Properties"]["PolicyDocument"]))
+    return docs
+
+
+def _grants(res: dict[str, Any]) -> set[tuple[str, str]]:
+    grants = set()
+    for policy in _as_list(res["Properties"].get("Policies", [])):
+        assert isinstance(policy, dict) and "Statement" in policy, policy
+        for stmt in policy["Statement"]:
+            assert stmt["Effect"] == "Allow"
+            for action in _as_list(stmt["Action"]):
+                for resource in _as_list(stmt["Resource"]):
+                    grants.add((action, _target(resource)))
+    return grants
+
+
+# ------------------------------------------------------------------------------ lint
+def test_cfn_lint_reports_no_errors() -> None:
+    matches = lint_file(TEMPLATE, ManualArgs(regions=["us-east-1", "cn-north-1", "cn-northwest-1"]))
+    errors = [f"{m.rule.id} {m.message} (line {m.linenumber})" for m in matches if m.rule.id.startswith("E")]
+    assert errors == []
+
+
+def test_every_arn_is_partition_aware() -> None:
+    text = TEMPLATE.read_text(encoding="utf-8")
+    assert "arn:aws:" not in text
+    assert "arn:aws-cn:" not in text
+
+
+# ------------------------------------------------------------------------------ logs
+def test_every_function_logs_to_its_own_group_with_retention(template: dict[str, Any]) -> None:
+    functions = _of_type(template, "AWS::Serverless::Function")
+    assert set(functions) == set(EXPECTED_GRANTS)
+    groups = _of_type(template, "AWS::Logs::LogGroup")
+    used = []
+    for name, res in functions.items():
+        ref = res["Properties"].get("LoggingConfig", {}).get("LogGroup")
+        assert isinstance(ref, dict) and "Ref" in ref, f"{name} has no LoggingConfig.LogGroup"
+        group = groups.get(ref["Ref"])
+        assert group is not None, f"{name} logs to {ref['Ref']}, which is not a LogGroup"
+        assert group["Properties"].get("RetentionInDays") == {"Ref": "LogRetentionDays"}, name
+        used.append(ref["Ref"])
+    assert len(used) == len(set(used)), "functions share a log group"
+
+
+def test_every_log_group_has_retention(template: dict[str, Any]) -> None:
+    for name, res in _of_type(template, "AWS::Logs::LogGroup").items():
+        assert res["Properties"].get("RetentionInDays") == {"Ref": "LogRetentionDays"}, name
+
+
+def test_state_machine_logs_without_execution_data(template: dict[str, Any]) -> None:
+    props = template["Resources"]["CarrierAuthStateMachine"]["Properties"]
+    assert props["Type"] == "STANDARD"
+    assert props["Logging"]["Level"] == "ALL"
+    assert props["Logging"]["IncludeExecutionData"] is False
+    assert props["Tracing"]["Enabled"] is True
+
+
+# ------------------------------------------------------------------------------ API
+def test_api_requires_a_key_and_throttles(template: dict[str, Any]) -> None:
+    api = template["Resources"]["CarrierAuthApi"]["Properties"]
+    assert api["Auth"]["ApiKeyRequired"] is True
+    plan = api["Auth"]["UsagePlan"]
+    assert plan["CreateUsagePlan"] == "PER_API"
+    assert plan["Throttle"] == {
+        "RateLimit": {"Ref": "ApiThrottleRateLimit"},
+        "BurstLimit": {"Ref": "ApiThrottleBurstLimit"},
+    }
+    settings = api["MethodSettings"][0]
+    assert settings["ThrottlingRateLimit"] == {"Ref": "ApiThrottleRateLimit"}
+    assert settings["DataTraceEnabled"] is False
+    assert api["AccessLogSetting"]["DestinationArn"] == {"Fn::GetAtt": ["ApiAccessLogGroup", "Arn"]}
+    assert "$context.identity.apiKey\"" not in api["AccessLogSetting"]["Format"]
+
+
+def test_every_api_event_requires_the_api_key(template: dict[str, Any]) -> None:
+    api_default = template["Resources"]["CarrierAuthApi"]["Properties"]["Auth"]["ApiKeyRequired"]
+    routes = set()
+    for name, res in _of_type(template, "AWS::Serverless::Function").items():
+        for event in res["Properties"].get("Events", {}).values():
+            if event["Type"] not in ("Api", "HttpApi"):
+                continue
+            assert event["Type"] == "Api", f"{name}: HTTP APIs have no API keys"
+            props = event["Properties"]
+            assert props.get("RestApiId") == {"Ref": "CarrierAuthApi"}, f"{name} uses an implicit API"
+            required = props.get("Auth", {}).get("ApiKeyRequired", api_default)
+            assert required is True, f"{name} {props['Method']} {props['Path']} is open"
+            routes.add((props["Method"].upper(), props["Path"], name))
+    assert routes == API_ROUTES
+
+
+def test_gateway_errors_use_the_seed_envelope(template: dict[str, Any]) -> None:
+    responses = template["Resources"]["CarrierAuthApi"]["Properties"]["GatewayResponses"]
+    for kind in ("INVALID_API_KEY", "THROTTLED", "DEFAULT_4XX", "DEFAULT_5XX"):
+        body = responses[kind]["ResponseTemplates"]["application/json"]
+        rendered = body.replace("$context.requestTimeEpoch", "1").replace("$context.requestId", "r")
+        envelope = json.loads(rendered)
+        assert envelope["code"] == "103" and envelope["message"], kind
+        assert set(envelope) == {"code", "message", "trace_id", "date_stamp", "data"}, kind
+    assert responses["THROTTLED"]["StatusCode"] == "429"
+    assert responses["INVALID_API_KEY"]["StatusCode"] == "403"
+
+
+def test_facade_wait_stays_under_the_api_gateway_limit(template: dict[str, Any]) -> None:
+    param = template["Parameters"]["FacadeWaitSeconds"]
+    assert param["Default"] <= param["MaxValue"] < 29
+
+
+# ------------------------------------------------------------------------------ IAM
+def test_wildcard_resources_only_for_actions_without_resource_types(template: dict[str, Any]) -> None:
+    for owner, policy in _policy_documents(template):
+        assert not isinstance(policy, str), f"{owner}: managed policy {policy} (write a scoped statement)"
+        if "Statement" not in policy:
+            (name, args), = policy.items()
+            assert name in NARROW_POLICY_TEMPLATES, f"{owner}: policy template {name}"
+            assert all(v != "*" for v in args.values()), f"{owner}: {name} with a wildcard"
+            continue
+        for stmt in policy["Statement"]:
+            actions = _as_list(stmt["Action"])
+            assert all("*" not in a for a in actions), f"{owner}: wildcard action {actions}"
+            if "*" in _as_list(stmt.get("Resource")):
+                extra = set(actions) - WILDCARD_ONLY_ACTIONS
+                assert not extra, f"{owner}: {sorted(extra)} on Resource '*'"
+
+
+@pytest.mark.parametrize("function", sorted(EXPECTED_GRANTS))
+def test_each_function_gets_exactly_what_it_calls(template: dict[str, Any], function: str) -> None:
+    res = template["Resources"][function]
+    assert _grants(res) == EXPECTED_GRANTS[function]
+
+
+def test_secret_arns_match_only_the_named_secret(template: dict[str, Any]) -> None:
+    for name in ("CarrierFunction", "ThreeFactorFunction"):
+        for policy in template["Resources"][name]["Properties"]["Policies"]:
+            for stmt in policy["Statement"]:
+                if stmt["Action"] != "secretsmanager:GetSecretValue":
+                    continue
+                for resource in _as_list(stmt["Resource"]):
+                    text = resource["Fn::Sub"]
+                    assert text.startswith("arn:${AWS::Partition}:secretsmanager:${AWS::Region}:")
+                    assert text.endswith("-??????"), text
+
+
+def test_state_machine_invokes_only_its_two_steps(template: dict[str, Any]) -> None:
+    props = template["Resources"]["CarrierAuthStateMachine"]["Properties"]
+    invoked = {
+        p["LambdaInvokePolicy"]["FunctionName"]["Ref"] for p in props["Policies"] if "LambdaInvokePolicy" in p
+    }
+    assert invoked == {"ThreeFactorFunction", "CarrierFunction"}
+
+
+def test_callback_queue_accepts_only_the_finished_rule(template: dict[str, Any]) -> None:
+    doc = template["Resources"]["CallbackQueuePolicy"]["Properties"]["PolicyDocument"]
+    allow = [s for s in doc["Statement"] if s["Effect"] == "Allow"]
+    assert len(allow) == 1
+    assert allow[0]["Principal"] == {"Service": "events.amazonaws.com"}
+    assert allow[0]["Condition"]["ArnEquals"]["aws:SourceArn"] == {"Fn::GetAtt": ["FinishedRule", "Arn"]}
+
+
+# ------------------------------------------------------------------------------ wiring
+def test_globals_environment(template: dict[str, Any]) -> None:
+    glob = template["Globals"]["Function"]
+    assert glob["Runtime"] == "python3.13"
+    assert glob["Architectures"] == ["arm64"]
+    assert glob["Tracing"] == "Active"
+    assert glob["Layers"] == [{"Ref": "CommonLayer"}]
+    assert set(glob["Environment"]["Variables"]) == GLOBAL_ENV
+    for name, res in _of_type(template, "AWS::Serverless::Function").items():
+        own = set(res["Properties"].get("Environment", {}).get("Variables", {}))
+        assert own == ({"STATE_MACHINE_ARN"} if name == "StartFunction" else set()), name
+
+
+def test_function_code_folders_exist(template: dict[str, Any]) -> None:
+    for name, res in _of_type(template, "AWS::Serverless::Function").items():
+        code = ROOT / res["Properties"]["CodeUri"]
+        assert (code / "app.py").is_file(), f"{name}: {code}/app.py missing"
+
+
+def test_callback_queue_outlives_the_handler_timeout(template: dict[str, Any]) -> None:
+    queue = template["Resources"]["CallbackQueue"]["Properties"]
+    timeout = template["Resources"]["CallbackFunction"]["Properties"]["Timeout"]
+    assert queue["VisibilityTimeout"] >= 6 * timeout
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["CallbackDeadLetterQueue", "Arn"]}
+    dlq = template["Resources"]["CallbackDeadLetterQueue"]["Properties"]
+    assert dlq["MessageRetentionPeriod"] > queue["MessageRetentionPeriod"]
+
+
+def test_tables_match_what_the_code_expects(template: dict[str, Any]) -> None:
+    sessions = template["Resources"]["SessionsTable"]["Properties"]
+    assert sessions["KeySchema"] == [{"AttributeName": "task_id", "KeyType": "HASH"}]
+    assert sessions["TimeToLiveSpecification"] == {"AttributeName": "expires_at", "Enabled": True}
+    assert sessions["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"] is True
+    idem = template["Resources"]["IdempotencyTable"]["Properties"]
+    assert idem["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert idem["TimeToLiveSpecification"] == {"AttributeName": "expiration", "Enabled": True}
+
+
+@pytest.mark.skipif(not ASL.exists(), reason="state machine definition not written yet")
+def test_every_asl_placeholder_has_a_substitution(template: dict[str, Any]) -> None:
+    subs = template["Resources"]["CarrierAuthStateMachine"]["Properties"]["DefinitionSubstitutions"]
+    placeholders = set(re.findall(r"\$\{([A-Za-z0-9_]+)\}", ASL.read_text(encoding="utf-8")))
+    assert placeholders <= set(subs), f"unresolved: {sorted(placeholders - set(subs))}"
+
+
+def test_samconfig_environments() -> None:
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text(encoding="utf-8"))
+    assert config["version"] == 0.1
+    params = set(json.loads(json.dumps(decode(str(TEMPLATE))[0]))["Parameters"])
+    for env, stack in (("default", "carrier-auth-dev"), ("dev", "carrier-auth-dev"), ("prod", "carrier-auth-prod")):
+        assert config[env]["global"]["parameters"]["stack_name"] == stack
+        deploy = config[env]["deploy"]["parameters"]
+        assert deploy["capabilities"] == "CAPABILITY_IAM"
+        assert deploy["resolve_s3"] is True
+        overrides = dict(re.findall(r'(\w+)="([^"]*)"', deploy["parameter_overrides"]))
+        assert set(overrides) <= params, f"{env}: unknown parameters {set(overrides) - params}"
+    assert "EnvironmentName=\"prod\"" in config["prod"]["deploy"]["parameters"]["parameter_overrides"]
+
+
+# ------------------------------------------------------------------------------ events
+EVENT_FILES = sorted(EVENTS.rglob("*.json"))
+
+
+def test_events_exist_for_every_function() -> None:
+    folders = {p.parent.name for p in EVENT_FILES}
+    assert folders >= {"start", "submit_code", "resend", "status", "carrier", "three_factor", "callback", "reconcile"}
+
+
+@pytest.mark.parametrize("path", EVENT_FILES, ids=lambda p: str(p.relative_to(EVENTS)))
+def test_event_file_parses(path: Path) -> None:
+    event = json.loads(path.read_text(encoding="utf-8"))
+    assert isinstance(event, dict) and event
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in EVENT_FILES if "httpMethod" in p.read_text(encoding="utf-8")], ids=lambda p: p.parent.name
+)
+def test_api_events_match_a_route(path: Path) -> None:
+    event = json.loads(path.read_text(encoding="utf-8"))
+    routes = {(m, p) for m, p, _ in API_ROUTES}
+    assert (event["httpMethod"], event["resource"]) in routes
+    assert event["requestContext"]["resourcePath"] == event["resource"]
+    assert event["headers"]["x-api-key"] == event["requestContext"]["identity"]["apiKey"]
+    assert event["isBase64Encoded"] is False
+    if event["body"] is not None:
+        assert isinstance(json.loads(event["body"]), dict)
+    if "{task_id}" in event["resource"]:
+        assert event["path"].endswith(event["pathParameters"]["task_id"])
+
+
+def test_sqs_event_carries_an_eventbridge_finished_event() -> None:
+    event = json.loads((EVENTS / "callback" / "sqs.json").read_text(encoding="utf-8"))
+    body = json.loads(event["Records"][0]["body"])
+    assert body["source"] == "carrier-auth.gateway"
+    assert body["detail-type"] == "CarrierAuthFinished"
+    assert {"task_id", "event_id", "result", "finished_at"} <= set(body["detail"])
