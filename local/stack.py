@@ -32,6 +32,7 @@ from .runtime import FunctionRegistry, load_functions, patch_execution_status_ev
 from .sandbox.server import SandboxProviders
 from .template import (
     ACCOUNT,
+    PARTITION,
     REGION,
     ROOT,
     STACK,
@@ -285,7 +286,7 @@ class EmbeddedStack:
             sfn.create_state_machine(
                 name=self._name(logical),
                 definition=definition,
-                roleArn=f"arn:aws:iam::{ACCOUNT}:role/{self._name(logical)}-role",
+                roleArn=f"arn:{PARTITION}:iam::{ACCOUNT}:role/{self._name(logical)}-role",
                 type=props.get("Type", "STANDARD"),
             )
             self.state_machine_arn = r.refs[logical]

@@ -199,4 +199,7 @@ def status(task_id: str) -> tuple[int, dict]:
     item = sessions.get(task_id)
     if item is None:
         raise ApiError(404, "任务不存在", task_data(task_id))
-    return 200, render(item)
+    body = render(item)
+    if item["status"] in (sessions.SUCCESS, sessions.DEFEAT):
+        body["data"]["result"] = item["status"]  # the callback's outcome, for apps that poll
+    return 200, body
