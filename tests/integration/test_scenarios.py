@@ -34,7 +34,8 @@ def test_happy_flow_sms_then_105_then_signed_success_callback(api, stack):
     item = api.wait_session(task_id, lambda i: i.get("callback_status") == "DELIVERED")
     assert item["status"] == "SUCCESS"
     assert api.wait_execution_done(task_id)["status"] == "SUCCEEDED"
-    assert api.status(task_id).json()["code"] == "105"
+    final = api.status(task_id).json()
+    assert final["code"] == "105" and final["data"]["result"] == "SUCCESS"
 
 
 def test_identity_mismatch_ends_with_90026_and_no_callback(api, stack):

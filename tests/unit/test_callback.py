@@ -169,7 +169,9 @@ def test_refuses_loopback_private_link_local_and_metadata(url: str) -> None:
         callback.check_url(url, NONE)
 
 
-@pytest.mark.parametrize("url", ["http://93.184.216.34/cb", "https://93.184.216.34:8443/cb?x=1", "http://[2606:4700:4700::1111]/cb"])
+@pytest.mark.parametrize(
+    "url", ["http://93.184.216.34/cb", "https://93.184.216.34:8443/cb?x=1", "http://[2606:4700:4700::1111]/cb"]
+)
 def test_allows_public_literal_addresses(url: str) -> None:
     callback.check_url(url, NONE)  # does not raise
 

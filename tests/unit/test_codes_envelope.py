@@ -122,7 +122,12 @@ def test_envelope_explicit_values_are_kept() -> None:
     data = envelope.task_data("task-1", "90001", "请输入短信验证码")
     body = envelope.envelope("103", "自定义", data, trace_id="abc")
     assert (body["code"], body["message"], body["trace_id"]) == ("103", "自定义", "abc")
-    assert body["data"] == {"task_id": "task-1", "guide_code": "90001", "guide_message": "请输入短信验证码", "auth_code": ""}
+    assert body["data"] == {
+        "task_id": "task-1",
+        "guide_code": "90001",
+        "guide_message": "请输入短信验证码",
+        "auth_code": "",
+    }
     # an explicit empty message stays empty (None means "the code's default")
     assert envelope.envelope("103", "")["message"] == ""
     assert envelope.envelope("103", None)["message"] == "系统异常"

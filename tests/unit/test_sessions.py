@@ -74,7 +74,8 @@ def test_get_unknown_task_is_none() -> None:
 
 def test_update_sets_and_removes_and_converts_numbers() -> None:
     item = new_task(callback_status="PENDING")
-    new = sessions.update(item["task_id"], {"callback_http_status": 204, "ratio": Decimal("0.5")}, remove=("callback_status",))
+    values = {"callback_http_status": 204, "ratio": Decimal("0.5")}
+    new = sessions.update(item["task_id"], values, remove=("callback_status",))
     assert new["callback_http_status"] == 204 and type(new["callback_http_status"]) is int
     assert new["ratio"] == 0.5 and type(new["ratio"]) is float
     assert "callback_status" not in new

@@ -91,8 +91,16 @@ def test_valid_submit_and_task_requests() -> None:
 @pytest.mark.parametrize(
     ("model", "factory", "fields"),
     [
-        (StartRequest, start_body, ["userId", "mobile_no", "identity_card", "name", "password", "submitTime", "callback_set"]),
-        (SubmitRequest, submit_body, ["userId", "traceId", "task_id", "mobile_no", "auth_code", "identity_card", "submitTime"]),
+        (
+            StartRequest,
+            start_body,
+            ["userId", "mobile_no", "identity_card", "name", "password", "submitTime", "callback_set"],
+        ),
+        (
+            SubmitRequest,
+            submit_body,
+            ["userId", "traceId", "task_id", "mobile_no", "auth_code", "identity_card", "submitTime"],
+        ),
         (TaskRequest, task_body, ["userId", "traceId", "task_id", "mobile_no", "identity_card", "submitTime"]),
     ],
     ids=["start", "submit", "task"],
@@ -171,7 +179,8 @@ def test_callback_set_as_json_string_on_submit() -> None:
 
 
 def test_numbers_are_accepted_for_string_fields_and_strings_stripped() -> None:
-    req = parse(StartRequest, json.dumps(start_body(mobile_no=13800138000, userId="  u-1  ", submitTime="1700000000001")))
+    body = start_body(mobile_no=13800138000, userId="  u-1  ", submitTime="1700000000001")
+    req = parse(StartRequest, json.dumps(body))
     assert req.mobile_no == "13800138000"
     assert req.userId == "u-1"
     assert req.submitTime == 1700000000001
