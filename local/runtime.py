@@ -179,6 +179,28 @@ def patch_execution_status_events() -> None:
     base.terminated = terminated
 
 
+def serialise_moto_dynamodb() -> None:
+    """DynamoDB applies each write (and its condition) atomically; moto's server handles
+    requests on parallel threads without a lock, so two conditional writes can both pass.
+    One lock around moto's item operations restores DynamoDB's guarantee locally."""
+    from moto.dynamodb.models import DynamoDBBackend
+
+    if getattr(DynamoDBBackend.update_item, "_carrier_auth_patch", False):
+        return
+    lock = threading.RLock()
+
+    def locked(method: Callable) -> Callable:
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            with lock:
+                return method(*args, **kwargs)
+
+        wrapper._carrier_auth_patch = True  # type: ignore[attr-defined]
+        return wrapper
+
+    for name in ("put_item", "get_item", "update_item", "delete_item", "transact_write_items", "query", "scan"):
+        setattr(DynamoDBBackend, name, locked(getattr(DynamoDBBackend, name)))
+
+
 def load_functions(template: dict[str, Any], resolver: Any) -> FunctionRegistry:
     from .template import function_name, resources_of
 

@@ -24,11 +24,18 @@ from typing import Any
 import boto3
 
 from carrier_auth import aws
+from carrier_auth.config import env_int
 
 from .api_gateway import LocalApiGateway
 from .callback_receiver import CallbackReceiver
 from .pollers import SqsPoller
-from .runtime import FunctionRegistry, load_functions, patch_execution_status_events, patch_moto_lambda
+from .runtime import (
+    FunctionRegistry,
+    load_functions,
+    patch_execution_status_events,
+    patch_moto_lambda,
+    serialise_moto_dynamodb,
+)
 from .sandbox.server import SandboxProviders
 from .template import (
     ACCOUNT,
@@ -57,11 +64,6 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def _env_int(name: str, default: int) -> int:
-    raw = os.environ.get(name, "").strip()
-    return int(raw) if raw else default
-
-
 class EmbeddedStack:
     def __init__(
         self,
@@ -80,8 +82,8 @@ class EmbeddedStack:
         self.receiver_port = receiver_port
         self.api_key = api_key or os.environ.get("CARRIER_AUTH_API_KEY") or "dev-api-key"
         self.callback_secret = callback_secret or os.environ.get("CARRIER_AUTH_CALLBACK_SECRET") or "dev-callback-secret"
-        self.input_timeout = input_timeout or _env_int("CARRIER_AUTH_INPUT_TIMEOUT_SECONDS", 300)
-        self.poll_interval = poll_interval if poll_interval is not None else _env_int("CARRIER_AUTH_POLL_INTERVAL_SECONDS", 1)
+        self.input_timeout = input_timeout or env_int("CARRIER_AUTH_INPUT_TIMEOUT_SECONDS", 300)
+        self.poll_interval = poll_interval if poll_interval is not None else env_int("CARRIER_AUTH_POLL_INTERVAL_SECONDS", 1)
         self.extra_parameters = parameters or {}
         self.log_stream = log_stream
         self.template = load_template()
@@ -171,6 +173,7 @@ class EmbeddedStack:
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
         self._moto.start()
         patch_execution_status_events()
+        serialise_moto_dynamodb()
 
     def _client(self, service: str) -> Any:
         return boto3.client(service, region_name=REGION, endpoint_url=self.moto_url)

@@ -6,7 +6,6 @@ for a fixture by name.
 
 from __future__ import annotations
 
-import threading
 import uuid
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -17,6 +16,7 @@ from aws_lambda_powertools.utilities import parameters
 from moto import mock_aws
 
 import carrier_auth.aws
+from local.sandbox.server import SandboxProviders
 
 REGION = "us-east-1"
 
@@ -107,24 +107,24 @@ def sessions_table(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> str:
 
 
 @pytest.fixture
-def atomic_moto_dynamodb(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Make moto's in-process conditional writes atomic, as they are in DynamoDB.
+def atomic_moto_dynamodb() -> None:
+    """Make moto's in-process conditional writes atomic, as they are in DynamoDB (moto applies
+    them without a lock: 2-3 of 8 concurrent claims won). The embedded stack installs the
+    same lock, so the test checks *our* use of conditional updates, not moto's thread safety."""
+    from local.runtime import serialise_moto_dynamodb
 
-    moto evaluates a ConditionExpression and applies the write without any lock, so
-    concurrent threads can all pass the same condition (observed: 2-3 winners out of 8).
-    Real DynamoDB serialises writes to one item; this lock restores that guarantee so the
-    test checks *our* use of conditional updates, not moto's thread safety.
-    """
-    from moto.dynamodb.models import DynamoDBBackend
+    serialise_moto_dynamodb()
 
-    lock = threading.RLock()
 
-    def locked(method: Any) -> Any:
-        def wrapper(self: Any, *args: Any, **kwargs: Any) -> Any:
-            with lock:
-                return method(self, *args, **kwargs)
+@pytest.fixture(scope="module")
+def sandbox_server() -> Iterator[SandboxProviders]:
+    """The sandbox providers with their default credentials (org SANDBOX), one per module."""
+    providers = SandboxProviders().start()
+    yield providers
+    providers.stop()
 
-        return wrapper
 
-    for name in ("update_item", "put_item", "get_item", "delete_item"):
-        monkeypatch.setattr(DynamoDBBackend, name, locked(getattr(DynamoDBBackend, name)))
+@pytest.fixture
+def sandbox(sandbox_server: SandboxProviders) -> Iterator[SandboxProviders]:
+    yield sandbox_server
+    sandbox_server.clear_faults()

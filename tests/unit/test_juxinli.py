@@ -27,19 +27,6 @@ REPORT_TOKEN = "/juxinli/api/v2/access_report_token"
 JOB_STATUS = "/juxinli/api/v2/job/access_jobs_status_by_token"
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxProviders]:
-    providers = SandboxProviders(juxinli_org_name=ORG, juxinli_client_secret=SECRET).start()
-    yield providers
-    providers.stop()
-
-
-@pytest.fixture(autouse=True)
-def _clear_faults(sandbox: SandboxProviders) -> Iterator[None]:
-    yield
-    sandbox.clear_faults()
-
-
 @pytest.fixture
 def provider(sandbox: SandboxProviders) -> JuxinliProvider:
     return JuxinliProvider(sandbox.juxinli_base_url, ORG, SECRET, timeout=(2, 5))

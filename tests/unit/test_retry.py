@@ -44,12 +44,6 @@ def test_base_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     assert retry.delay_for(5) == 0  # the local stack can retry at once
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ValueError,
-    reason="retry.delay_for int()s CALLBACK_RETRY_BASE_SECONDS directly: a blank value raises ValueError, "
-    "where config._int treats blank as the default",
-)
 def test_blank_base_means_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CALLBACK_RETRY_BASE_SECONDS", "")
     assert retry.delay_for(1) == 30

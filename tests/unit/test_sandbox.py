@@ -24,19 +24,6 @@ TOKEN = "sandbox-three-factor-token"
 TIMEOUT = (2, 5)
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxProviders]:
-    providers = SandboxProviders(juxinli_org_name=ORG, juxinli_client_secret=SECRET).start()
-    yield providers
-    providers.stop()
-
-
-@pytest.fixture(autouse=True)
-def _clear_faults(sandbox: SandboxProviders) -> Iterator[None]:
-    yield
-    sandbox.clear_faults()
-
-
 def basic_info(mobile: str = "13800138000") -> dict[str, Any]:
     return {"basic_info": {"name": NAME, "id_card_num": ID_NUMBER, "cell_phone_num": mobile}}
 

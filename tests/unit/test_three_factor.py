@@ -18,19 +18,6 @@ TOKEN = "sandbox-three-factor-token"
 UNIVERSAL = "/three-factor/tech/ai/celerity/universal"
 
 
-@pytest.fixture(scope="module")
-def sandbox() -> Iterator[SandboxProviders]:
-    providers = SandboxProviders(three_factor_token=TOKEN).start()
-    yield providers
-    providers.stop()
-
-
-@pytest.fixture(autouse=True)
-def _clear_faults(sandbox: SandboxProviders) -> Iterator[None]:
-    yield
-    sandbox.clear_faults()
-
-
 @pytest.fixture
 def provider(sandbox: SandboxProviders) -> ThreeFactorProvider:
     return ThreeFactorProvider(sandbox.three_factor_base_url, TOKEN, timeout=(2, 5))

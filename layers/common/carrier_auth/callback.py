@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import requests
+import urllib3
 from aws_lambda_powertools.utilities.parameters import get_secret
 
 from . import codes, crypto
@@ -47,7 +48,7 @@ def verify(secret: str, body: bytes, header: str, tolerance: int = 300, now: int
     current = int(time.time()) if now is None else now
     if abs(current - t) > tolerance:
         return False
-    return hmac.compare_digest(sign(secret, body, t), header)
+    return hmac.compare_digest(sign(secret, body, t).encode("ascii"), header.encode("utf-8", "surrogatepass"))
 
 
 def _is_public(address: str) -> bool:
@@ -57,7 +58,7 @@ def _is_public(address: str) -> bool:
     return ip.is_global and not ip.is_multicast
 
 
-def check_url(url: str, allowed_hosts: frozenset[str] | None = None) -> None:
+def check_url(url: str, allowed_hosts: frozenset[str] | None = None) -> str | None:
     """Refuse anything but http(s) to public addresses, unless the host is allowlisted."""
     allowed = get_settings().callback_allowed_hosts if allowed_hosts is None else allowed_hosts
     parts = urlsplit(url)
@@ -67,7 +68,7 @@ def check_url(url: str, allowed_hosts: frozenset[str] | None = None) -> None:
         raise UnsafeCallbackUrl("回调地址不能包含用户名或密码")
     host = parts.hostname.lower().rstrip(".")
     if host in allowed:
-        return
+        return None
     if host in _METADATA_HOSTS:
         raise UnsafeCallbackUrl("回调地址不能指向内网、本机或元数据地址")
     try:
@@ -77,6 +78,7 @@ def check_url(url: str, allowed_hosts: frozenset[str] | None = None) -> None:
         raise UnsafeCallbackUrl("回调地址无法解析") from None
     if not infos or not all(_is_public(info[4][0]) for info in infos):
         raise UnsafeCallbackUrl("回调地址不能指向内网、本机或元数据地址")
+    return infos[0][4][0]  # connect to this vetted address only (no second lookup)
 
 
 def check_url_for_api(url: str) -> None:
@@ -106,7 +108,7 @@ def deliver(session: dict[str, Any], detail: dict[str, Any], timeout: tuple[floa
     """POST the signed body; returns the HTTP status or raises CallbackDeliveryFailed."""
     url = session["callback_url"]
     try:
-        check_url(url)  # again at delivery: DNS may have changed since the task started
+        address = check_url(url)  # again at delivery: DNS may have changed since the task started
     except UnsafeCallbackUrl as exc:
         raise CallbackDeliveryFailed(f"callback url refused: {exc}") from None
     raw = json.dumps(build_body(session, detail), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
@@ -118,9 +120,23 @@ def deliver(session: dict[str, Any], detail: dict[str, Any], timeout: tuple[floa
         "User-Agent": "carrier-auth-gateway/1",
     }
     try:
-        resp = requests.post(url, data=raw, headers=headers, timeout=timeout, allow_redirects=False)
-    except requests.RequestException as exc:
+        status = _post(url, address, raw, headers, timeout)
+    except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
         raise CallbackDeliveryFailed(f"callback request failed: {type(exc).__name__}") from None
-    if not 200 <= resp.status_code < 300:
-        raise CallbackDeliveryFailed(f"callback answered HTTP {resp.status_code}")
-    return resp.status_code
+    if not 200 <= status < 300:
+        raise CallbackDeliveryFailed(f"callback answered HTTP {status}")
+    return status
+
+
+def _post(url: str, address: str | None, raw: bytes, headers: dict[str, str], timeout: tuple[float, float]) -> int:
+    if address is None:  # allowlisted host: plain requests
+        return requests.post(url, data=raw, headers=headers, timeout=timeout, allow_redirects=False).status_code
+    parts = urlsplit(url)
+    https = parts.scheme == "https"
+    port = parts.port or (443 if https else 80)
+    tls = {"server_hostname": parts.hostname, "assert_hostname": parts.hostname} if https else {}
+    pool_cls = urllib3.HTTPSConnectionPool if https else urllib3.HTTPConnectionPool
+    with pool_cls(address, port, timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]), retries=False, **tls) as pool:
+        path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        resp = pool.urlopen("POST", path, body=raw, headers={**headers, "Host": parts.netloc}, redirect=False)
+        return resp.status

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 
 
-def _int(name: str, default: int) -> int:
+def env_int(name: str, default: int) -> int:
     raw = os.environ.get(name, "")
     return int(raw) if raw.strip() else default
 
@@ -51,12 +51,12 @@ def get_settings() -> Settings:
         juxinli_secret=env("JUXINLI_SECRET", ""),
         three_factor_base_url=env("THREE_FACTOR_BASE_URL", "").rstrip("/"),
         three_factor_secret=env("THREE_FACTOR_SECRET", ""),
-        input_timeout_seconds=_int("INPUT_TIMEOUT_SECONDS", 300),
-        poll_interval_seconds=_int("POLL_INTERVAL_SECONDS", 30),
-        max_collect_polls=_int("MAX_COLLECT_POLLS", 20),
-        facade_wait_seconds=_int("FACADE_WAIT_SECONDS", 20),
+        input_timeout_seconds=env_int("INPUT_TIMEOUT_SECONDS", 300),
+        poll_interval_seconds=env_int("POLL_INTERVAL_SECONDS", 30),
+        max_collect_polls=env_int("MAX_COLLECT_POLLS", 20),
+        facade_wait_seconds=env_int("FACADE_WAIT_SECONDS", 20),
         callback_allowed_hosts=frozenset(
             h.strip().lower() for h in env("CALLBACK_ALLOWED_HOSTS", "").split(",") if h.strip()
         ),
-        session_ttl_days=_int("SESSION_TTL_DAYS", 30),
+        session_ttl_days=env_int("SESSION_TTL_DAYS", 30),
     )

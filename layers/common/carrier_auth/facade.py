@@ -136,6 +136,8 @@ def _signal(request: dict[str, Any], code: str | None = None) -> dict[str, Any]:
     claimed = sessions.claim_token(task_id, trace_id)
     if claimed is None:
         current = sessions.get(task_id)
+        if current is None:  # expired (TTL) between the binding check and the claim
+            raise ApiError(404, "任务不存在", task_data(task_id))
         if current["status"] in sessions.FINAL:
             return {"status": 200, "body": render(current)}
         body = render(current)

@@ -2,16 +2,16 @@
 
 from __future__ import annotations
 
-import os
 
 from . import aws
+from .config import env_int
 
 MAX_DELAY_SECONDS = 6 * 3600
 
 
 def delay_for(attempt: int) -> int:
     """30 s after the first failure, doubling, capped at 6 h (SQS allows up to 12 h)."""
-    base = int(os.environ.get("CALLBACK_RETRY_BASE_SECONDS", "30"))
+    base = env_int("CALLBACK_RETRY_BASE_SECONDS", 30)
     return min(base * 2 ** max(attempt - 1, 0), MAX_DELAY_SECONDS)
 
 

@@ -54,6 +54,17 @@ def _plain(value: Any) -> Any:
     return value
 
 
+def _dynamo(value: Any) -> Any:
+    """Python floats are not DynamoDB numbers: store them as Decimal (upstream JSON may hold floats)."""
+    if isinstance(value, float):
+        return Decimal(str(value))
+    if isinstance(value, dict):
+        return {k: _dynamo(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_dynamo(v) for v in value]
+    return value
+
+
 def is_conditional_failure(exc: ClientError) -> bool:
     return exc.response.get("Error", {}).get("Code") == "ConditionalCheckFailedException"
 
@@ -83,7 +94,7 @@ def create(item: dict[str, Any]) -> dict[str, Any]:
         "updated_at": now,
         "expires_at": now + get_settings().session_ttl_days * 86400,
     }
-    _table().put_item(Item=item, ConditionExpression=Attr("task_id").not_exists())
+    _table().put_item(Item=_dynamo(item), ConditionExpression=Attr("task_id").not_exists())
     return item
 
 
@@ -106,7 +117,7 @@ def update(task_id: str, values: dict[str, Any], remove: tuple[str, ...] = (), c
         Key={"task_id": task_id},
         UpdateExpression=expr,
         ExpressionAttributeNames=names,
-        ExpressionAttributeValues={f":{k}": v for k, v in values.items()},
+        ExpressionAttributeValues={f":{k}": _dynamo(v) for k, v in values.items()},
         ConditionExpression=cond,
         ReturnValues="ALL_NEW",
     )
@@ -127,7 +138,7 @@ def checkpoint(
         Key={"task_id": task_id},
         UpdateExpression=expr,
         ExpressionAttributeNames=names,
-        ExpressionAttributeValues={**{f":{k}": v for k, v in values.items()}, ":one": 1},
+        ExpressionAttributeValues={**{f":{k}": _dynamo(v) for k, v in values.items()}, ":one": 1},
         ConditionExpression=Attr("task_id").exists() & ~Attr("status").is_in(list(FINAL)),
         ReturnValues="ALL_NEW",
     )
