@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
