@@ -373,7 +373,7 @@ class SandboxProviders:
         self.juxinli_client_secret = juxinli_client_secret
         self.three_factor_token = three_factor_token
         self.latency_seconds: float = 0
-        self._emulators: dict[str, _JuxinliEmulator | _ThreeFactorEmulator] = {
+        self._emulators: dict[str, Any] = {
             JUXINLI_PREFIX: _JuxinliEmulator(
                 juxinli_org_name, juxinli_client_secret, collect_polls_before_done
             ),
@@ -425,6 +425,15 @@ class SandboxProviders:
     @property
     def three_factor_base_url(self) -> str:
         return f"http://127.0.0.1:{self.port}{THREE_FACTOR_PREFIX}"
+
+    def mount(self, prefix: str, emulator: Any) -> None:
+        """Serve another emulator (anything with ``handle(method, path, query, headers, body) -> Reply``)
+        under ``prefix``; its base URL is ``url(prefix)``."""
+        with self._lock:
+            self._emulators[prefix] = emulator
+
+    def url(self, prefix: str) -> str:
+        return f"http://127.0.0.1:{self.port}{prefix}"
 
     def fail_next(self, prefix: str, status: int = 503, count: int = 1) -> None:
         """The next ``count`` requests under ``prefix`` answer HTTP ``status``."""

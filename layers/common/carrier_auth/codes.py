@@ -68,6 +68,14 @@ GUIDE_MESSAGES: dict[str, str] = {
     CARRIER_BUSY: "运营商系统繁忙",
 }
 
+# Extension codes: upstream conditions the seed has no code for, in unused 900xx slots.
+NEED_QUERY_PASSWORD = "90036"  # Juxinli 10022: the carrier also wants the query password (查询密码)
+WRONG_QUERY_PASSWORD = "90037"  # Juxinli 10023
+EXTENSION_MESSAGES: dict[str, str] = {
+    NEED_QUERY_PASSWORD: "请输入查询密码",
+    WRONG_QUERY_PASSWORD: "查询密码错误，请重新输入",
+}
+
 # Callback vocabulary (seed 000 "异步回调返回数据").
 CALLBACK_SUCCESS = "SUCCESS"
 CALLBACK_DEFEAT = "DEFEAT"
@@ -78,5 +86,10 @@ CALLBACK_MESSAGES = {
 }
 
 
+# Guide codes that ask the app for input (the task keeps waiting for it).
+INPUT_GUIDES = frozenset({NEED_SMS_CODE, NEED_IMAGE_CODE, WRONG_SMS_CODE, WRONG_IMAGE_CODE, NEED_QUERY_PASSWORD,
+                          WRONG_QUERY_PASSWORD})
+
+
 def guide_message(guide_code: str) -> str:
-    return GUIDE_MESSAGES.get(guide_code, "")
+    return GUIDE_MESSAGES.get(guide_code) or EXTENSION_MESSAGES.get(guide_code, "")

@@ -15,7 +15,9 @@ from typing import Any, Literal, Protocol
 #   NEED_INPUT  - the user must type an SMS code / image captcha (guide_code says which)
 #   COLLECTING  - login accepted, collection started (the app gets 105)
 #   FAILED      - the task ends; guide_code is the answer (104) or "" for a system error (103)
-CarrierOutcome = Literal["NEED_INPUT", "COLLECTING", "FAILED"]
+#   WORKING     - the upstream is still processing (asynchronous providers such as Moxie):
+#                 the state machine waits briefly and calls ``check``
+CarrierOutcome = Literal["NEED_INPUT", "COLLECTING", "FAILED", "WORKING"]
 CollectStatus = Literal["RUNNING", "SUCCESS", "FAILED"]
 Verdict = Literal["consistent", "inconsistent", "unknown", "invalid"]
 
@@ -85,6 +87,10 @@ class CarrierProvider(Protocol):
     ) -> CarrierStep: ...
 
     def resend(self, state: dict[str, Any], identity: Identity, password: str) -> CarrierStep: ...
+
+    def check(self, state: dict[str, Any]) -> CarrierStep:
+        """Where an asynchronous login stands now (after a WORKING outcome)."""
+        ...
 
     def poll(self, state: dict[str, Any]) -> CollectResult: ...
 
