@@ -36,7 +36,9 @@ from .runtime import (
     patch_moto_lambda,
     serialise_moto_dynamodb,
 )
+from .sandbox.moxie import MoxieEmulator
 from .sandbox.server import SandboxProviders
+from .sandbox.yuxin import YuxinEmulator
 from .template import (
     ACCOUNT,
     PARTITION,
@@ -56,6 +58,9 @@ log = logging.getLogger("carrier_auth.local")
 
 SANDBOX_JUXINLI_SECRET = "sandbox-juxinli-secret"
 SANDBOX_THREE_FACTOR_TOKEN = "sandbox-three-factor-token"
+SANDBOX_MOXIE_APIKEY = "sandbox-moxie-apikey"
+SANDBOX_YUXIN_TOKEN = "sandbox-yuxin-token"
+SANDBOX_YUXIN_KEY = "0123456789abcdef"
 
 
 def free_port() -> int:
@@ -101,12 +106,19 @@ class EmbeddedStack:
         self.sandbox = SandboxProviders(
             juxinli_client_secret=SANDBOX_JUXINLI_SECRET, three_factor_token=SANDBOX_THREE_FACTOR_TOKEN
         ).start()
+        self.sandbox.mount("/moxie", MoxieEmulator(apikey=SANDBOX_MOXIE_APIKEY))
+        self.sandbox.mount("/yuxin", YuxinEmulator(token=SANDBOX_YUXIN_TOKEN, aes_key=SANDBOX_YUXIN_KEY))
+        primary = os.environ.get("CARRIER_AUTH_CARRIER_PROVIDER", "juxinli")
         self.receiver = CallbackReceiver(self.callback_secret).start(port=self.receiver_port)
         parameters = {
             "JuxinliBaseUrl": self.sandbox.juxinli_base_url,
             "JuxinliOrgName": "SANDBOX",
             "ThreeFactorBaseUrl": self.sandbox.three_factor_base_url,
-            "CarrierProvider": os.environ.get("CARRIER_AUTH_CARRIER_PROVIDER", "juxinli"),
+            "CarrierProvider": primary,
+            "CarrierProviderFallback": "moxie" if primary == "juxinli" else "juxinli",
+            "MoxieBaseUrl": self.sandbox.url("/moxie"),
+            "YuxinBaseUrl": self.sandbox.url("/yuxin"),
+            "ResendIntervalSeconds": os.environ.get("CARRIER_AUTH_RESEND_INTERVAL_SECONDS", "60"),
             "InputTimeoutSeconds": str(self.input_timeout),
             "PollIntervalSeconds": str(self.poll_interval),
             "CallbackAllowedHosts": "127.0.0.1,localhost",
@@ -272,7 +284,8 @@ class EmbeddedStack:
         provider_secrets = {
             "JuxinliSecretName": {"client_secret": SANDBOX_JUXINLI_SECRET},
             "ThreeFactorSecretName": {"token": SANDBOX_THREE_FACTOR_TOKEN},
-            "MoxieSecretName": {"apikey": "sandbox-moxie-apikey"},
+            "MoxieSecretName": {"apikey": SANDBOX_MOXIE_APIKEY},
+            "YuxinSecretName": {"token": SANDBOX_YUXIN_TOKEN, "aes_key": SANDBOX_YUXIN_KEY},
         }
         for parameter, value in provider_secrets.items():
             if parameter in r.parameters:

@@ -1,8 +1,9 @@
 """Sandbox emulators of the Juxinli and three-factor upstreams. Local and tests only, never deployed.
 
-One ``ThreadingHTTPServer`` serves both under path prefixes: ``/juxinli`` (orgApi v2, seed 003)
-and ``/three-factor`` (PhoneVerification envelope, seed 002). Answers follow the real shapes.
-State lives in memory, guarded by one lock.
+One ``ThreadingHTTPServer`` serves both under path prefixes: ``/juxinli`` (orgApi v2, seed 003;
+the emulator lives in ``local.sandbox.juxinli``) and ``/three-factor`` (PhoneVerification
+envelope, seed 002). ``mount`` adds more emulators. Answers follow the real shapes. State lives
+in memory, guarded by one lock.
 
 Scenarios, chosen by mobile number (a fixed contract):
 
@@ -13,6 +14,30 @@ Scenarios, chosen by mobile number (a fixed contract):
 | 13800138002 | wrong service password: collect answers 10003 |
 | 13800138003 | SMS ok, 10008, then the collection job FAILS |
 | 13800138004 | after the first correct code, a second SMS code is required (10001); then `123456` → 10008 → SUCCESS |
+| 13800138005 | collect answers 10007 (simple or initial password) |
+| 13800138006 | first collect answers 10006 "验证码已过期，新验证码已发送，请输入"; then `123456` → 10008 → SUCCESS |
+| 13800138007 | first collect answers 10017 "请用本机发送CXXD至10001获取短信验证码"; then `123456` → 10008 → SUCCESS |
+| 13800138008 | first collect answers 10022 (query password, `req_msg_tpl.type` SUBMIT_QUERY_PWD); SUBMIT_QUERY_PWD with query password `654321` (in the field named ``juxinli_query_pwd_key``, default `queryPwd`) → 10002; then `123456` → 10008 → SUCCESS; any other query password → 10023 |
+| 13800138009 | every collect answers 30000 "系统繁忙，请稍后再试" |
+| 13800138010 | collect answers 30000 "短信发送次数已达上限，请明天再试" |
+| 13800138011 | collect answers process_code 0 "未知状态" |
+| 13800138012 | `123456` → 10008 with `finish: false` and `next_datasource.website` `jingdong`; the collect for `jingdong` (type "") → 10008 `finish: true` → SUCCESS |
+| 13800138013 | collect answers 10003 "密码错误次数过多，账户已锁定24小时" |
+| 13800138014 | Juxinli like 13800138000 (a Moxie-only scenario) |
+| 13800138015 | `123456` → 30000 "验证码失效，请重新登录" (the task cannot go on) |
+| 13800138016 | collect answers 30000 "运营商系统升级维护中，请稍后再试" (an upgrade, not busy) |
+| 13800138017 | application answers `{"success": false, "message": "该号码已禁用服务密码"}` |
+| 13800138018 | application answers success:false "服务密码尚未激活" |
+| 13800138019 | application answers success:false "该卡尚未实名登记" |
+| 13800138020 | application answers success:false "账号状态异常（停机）" |
+| 13800138021 | collect answers 30000 "您已在其他地点登录，请退出后重试" |
+| 13800138022 | collect answers 30000 "短信验证码发送失败" |
+| 13800138023 | application answers success:false "暂不支持该地区" |
+| 13800138024 | collect answers 30000 "该地区升级中，请明天再试" |
+| 13800138025 | Juxinli like 13800138000 (a Moxie-only scenario) |
+| 13800138026 | Juxinli like 13800138000 (a Moxie-only scenario) |
+| 13800138027 | Juxinli like 13800138000 (a Moxie-only scenario) |
+| 13800138028 | every Juxinli request for this mobile answers HTTP 503 (the primary provider is down) |
 | 13900139006 | three-factor Result -6 (bad phone); Juxinli like 13800138000 |
 | 13900139007 | three-factor Result -7 (bad id number); Juxinli like 13800138000 |
 | 13900139008 | three-factor Result -8 (name check failed); Juxinli like 13800138000 |
@@ -22,13 +47,18 @@ Scenarios, chosen by mobile number (a fixed contract):
 | 13900139013 | three-factor Result -13 (number range not supported); Juxinli like 13800138000 |
 
 Any other code than `123456` answers 10004 (wrong code, the task keeps waiting).
-RESEND_CAPTCHA answers 10002 with a "resent" message. Any other valid mobile behaves like
-13800138000 (three-factor Result 0). The job status answers RUNNING for the first
-``collect_polls_before_done`` polls of a token, then SUCCESS or FAILED.
+RESEND_CAPTCHA answers 10002 with a "resent" message while a code is awaited (10022 again while
+the query password is awaited). Any other valid mobile behaves like 13800138000 (three-factor
+Result 0). "collect answers" rows answer the first collect (type ""); the task stays at login.
+The job status answers RUNNING for the first ``collect_polls_before_done`` polls of a token,
+then SUCCESS or FAILED.
 
-Juxinli checks: the org in the application path, ``client_secret`` on the report-token and
-job-status calls, the ``access_token`` it issued, and that the collect token, website and
-account match the application. Three-factor checks the ``Authorization`` header (errcode 401).
+Juxinli checks: the org in the application path, the ``basic_info``, a known
+``selected_website`` when one is sent (the datasource is that website, else the number's own,
+e.g. ``chinamobilebj``), ``client_secret`` on the report-token and job-status calls, the
+``access_token`` it issued, that the collect token, website and account match the application,
+and that the request type fits the task's stage. Three-factor checks the ``Authorization``
+header (errcode 401).
 
 Report token and job status use the shapes the adapter assumes (see
 ``carrier_auth.providers.juxinli``):
@@ -37,8 +67,8 @@ Report token and job status use the shapes the adapter assumes (see
 
 Faults for tests: ``fail_next(prefix, status, count)``, ``respond_next(prefix, body, status,
 count)`` (a scripted answer: a JSON value, or a string sent as text), ``latency_seconds``.
-Log lines (logger ``carrier_auth.sandbox``) carry only the path, a masked mobile and the
-process code or Result: never a password, code, id number or name.
+Log lines (logger ``carrier_auth.sandbox``) carry only the path, a masked mobile, the request
+type and the process code or Result: never a password, code, query password, id number or name.
 """
 
 from __future__ import annotations
@@ -56,7 +86,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import phonenumbers
 from phonenumbers import carrier as phone_carrier
-from stdnum.cn import ric
 
 logger = logging.getLogger("carrier_auth.sandbox")
 
@@ -67,10 +96,6 @@ THREE_FACTOR_PREFIX = "/three-factor"
 # (status, body): a JSON value, or a str sent as text/plain
 Reply = tuple[int, Any]
 Query = dict[str, str]
-
-WRONG_PASSWORD_MOBILE = "13800138002"
-JOB_FAILS_MOBILE = "13800138003"
-SECOND_SMS_MOBILE = "13800138004"
 
 THREE_FACTOR_RESULTS: dict[str, str] = {
     "13800138001": "-4",
@@ -95,15 +120,13 @@ _DESCRIPTIONS = {
     "-13": "不支持该号段",
 }
 
-# phonenumbers English carrier name -> (Juxinli website, datasource name, three-factor Isp)
+# phonenumbers English carrier name -> (Juxinli website prefix, carrier name, three-factor Isp)
 _CARRIERS = {
     "China Mobile": ("chinamobile", "中国移动", "移动"),
     "China Unicom": ("chinaunicom", "中国联通", "联通"),
     "China Telecom": ("chinatelecom", "中国电信", "电信"),
 }
 _OTHER_CARRIER = ("chinamobile", "中国移动", "")
-
-_STAMP = {"year": 2017, "month": 5, "dayOfMonth": 8, "hourOfDay": 15, "minute": 18, "second": 16}
 
 
 def mask_mobile(mobile: Any) -> str:
@@ -112,7 +135,7 @@ def mask_mobile(mobile: Any) -> str:
     return f"{text[:3]}****{text[-4:]}" if len(text) == 11 and text.isdigit() else "****"
 
 
-def _mobile_number(mobile: Any) -> phonenumbers.PhoneNumber | None:
+def mobile_number(mobile: Any) -> phonenumbers.PhoneNumber | None:
     if not (isinstance(mobile, str) and len(mobile) == 11 and mobile.isdigit()):
         return None
     number = phonenumbers.parse(mobile, "CN")
@@ -121,151 +144,14 @@ def _mobile_number(mobile: Any) -> phonenumbers.PhoneNumber | None:
     return number
 
 
-def _carrier(mobile: str) -> tuple[str, str, str]:
-    number = _mobile_number(mobile)
+def carrier_of(mobile: str) -> tuple[str, str, str]:
+    number = mobile_number(mobile)
     name = phone_carrier.name_for_number(number, "en") if number else ""
     return _CARRIERS.get(name, _OTHER_CARRIER)
 
 
 def _first_values(query: str) -> Query:
     return {key: values[0] for key, values in parse_qs(query).items()}
-
-
-@dataclass
-class _JuxinliTask:
-    mobile: str
-    website: str
-    stage: str = "login"  # login -> sms -> (second_sms) -> collecting
-    polls: int = 0
-
-
-class _JuxinliEmulator:
-    """Juxinli orgApi v2. Not thread-safe: the server calls it under its lock."""
-
-    def __init__(self, org_name: str, client_secret: str, polls_before_done: int) -> None:
-        self._org_name = org_name
-        self._client_secret = client_secret
-        self._polls_before_done = polls_before_done
-        self._tasks: dict[str, _JuxinliTask] = {}
-        self._access_tokens: set[str] = set()
-
-    def handle(self, method: str, path: str, query: Query, headers: Any, body: Any) -> Reply:
-        application_prefix = "/orgApi/rest/v2/applications/"
-        if method == "POST" and path.startswith(application_prefix):
-            return self._application(path.removeprefix(application_prefix), body)
-        if method == "POST" and path == "/orgApi/rest/v2/messages/collect/req":
-            return self._collect(body)
-        if method == "GET" and path == "/api/v2/access_report_token":
-            return self._report_token(query)
-        if method == "GET" and path == "/api/v2/job/access_jobs_status_by_token":
-            return self._job_status(query)
-        return 404, _failure("接口不存在")
-
-    def _application(self, org: str, body: Any) -> Reply:
-        if org != self._org_name:
-            return _refuse("application", "", "机构不存在")
-        info = body.get("basic_info") if isinstance(body, dict) else None
-        if not isinstance(info, dict):
-            return _refuse("application", "", "缺少basic_info")
-        mobile = info.get("cell_phone_num")
-        if not info.get("name"):
-            return _refuse("application", mobile, "姓名不能为空")
-        if not ric.is_valid(str(info.get("id_card_num") or "")):
-            return _refuse("application", mobile, "身份证号码不合法")
-        if _mobile_number(mobile) is None:
-            return _refuse("application", mobile, "手机号码不合法")
-        website, datasource_name, _ = _carrier(mobile)
-        token = uuid.uuid4().hex
-        self._tasks[token] = _JuxinliTask(mobile=mobile, website=website)
-        logger.info("sandbox juxinli application mobile=%s accepted", mask_mobile(mobile))
-        return 200, {
-            "success": True,
-            "data": {
-                "token": token,
-                "cell_phone_num": mobile,
-                "datasource": _datasource(website, datasource_name),
-            },
-        }
-
-    def _collect(self, body: Any) -> Reply:
-        if not isinstance(body, dict):
-            return _refuse("collect", "", "参数错误")
-        task = self._tasks.get(str(body.get("token")))
-        mobile = body.get("account")
-        if task is None:
-            return _refuse("collect", mobile, "token无效")
-        if body.get("website") != task.website or mobile != task.mobile:
-            return _refuse("collect", mobile, "账号或数据源与申请不一致")
-        if not body.get("password"):
-            return _refuse("collect", mobile, "密码不能为空")
-        request_type, captcha = str(body.get("type") or ""), str(body.get("captcha") or "")
-        process_code, data = self._advance(task, request_type, captcha)
-        if data is None:
-            return _refuse("collect", mobile, "当前状态不能执行该操作")
-        logger.info(
-            "sandbox juxinli collect mobile=%s process_code=%s", mask_mobile(mobile), process_code
-        )
-        return 200, {"success": True, "data": data}
-
-    def _advance(
-        self, task: _JuxinliTask, request_type: str, captcha: str
-    ) -> tuple[int, dict[str, Any] | None]:
-        """Move the task on; (process_code, data) or (0, None) when the request is out of turn."""
-        waiting = task.stage in ("sms", "second_sms")
-        if request_type == "" and task.stage == "login":
-            if task.mobile == WRONG_PASSWORD_MOBILE:
-                return 10003, _collect_data("ERROR", "服务密码错误", 10003, finish=True)
-            task.stage = "sms"
-            return 10002, _collect_data("CONTROL", "输入动态密码", 10002)
-        if request_type == "RESEND_CAPTCHA" and waiting:
-            return 10002, _collect_data("CONTROL", "短信验证码已重新发送，请输入动态密码", 10002)
-        if request_type == "SUBMIT_CAPTCHA" and waiting:
-            if captcha != SMS_CODE:
-                return 10004, _collect_data("CONTROL", "动态密码错误，请重新输入", 10004)
-            if task.mobile == SECOND_SMS_MOBILE and task.stage == "sms":
-                task.stage = "second_sms"
-                return 10001, _collect_data("CONTROL", "请输入第二条动态密码", 10001)
-            task.stage = "collecting"
-            return 10008, _collect_data("RUNNING", "开始采集行为数据", 10008, finish=True)
-        return 0, None
-
-    def _report_token(self, query: Query) -> Reply:
-        credentials = (query.get("org_name"), query.get("client_secret"))
-        if credentials != (self._org_name, self._client_secret):
-            logger.info("sandbox juxinli access_report_token refused")
-            return 200, {"success": False, "code": 401, "message": "org_name或client_secret错误"}
-        access_token = uuid.uuid4().hex
-        self._access_tokens.add(access_token)
-        logger.info("sandbox juxinli access_report_token issued")
-        return 200, {
-            "success": True,
-            "code": 200,
-            "access_token": access_token,
-            "note": f"有效期{query.get('hours', '')}小时",
-        }
-
-    def _job_status(self, query: Query) -> Reply:
-        if query.get("client_secret") != self._client_secret:
-            return _refuse("job_status", "", "client_secret错误")
-        if query.get("access_token") not in self._access_tokens:
-            return _refuse("job_status", "", "access_token无效")
-        task = self._tasks.get(query.get("token", ""))
-        if task is None or task.stage != "collecting":
-            return _refuse("job_status", task.mobile if task else "", "该token没有采集任务")
-        task.polls += 1
-        status = self._job_state(task)
-        logger.info(
-            "sandbox juxinli job_status mobile=%s status=%s", mask_mobile(task.mobile), status
-        )
-        return 200, {
-            "success": True,
-            "data": {"token": query["token"], "status": status, "message": f"任务{status}"},
-        }
-
-    def _job_state(self, task: _JuxinliTask) -> str:
-        if task.polls <= self._polls_before_done:
-            return "采集中"
-        return "失败" if task.mobile == JOB_FAILS_MOBILE else "完成"
 
 
 class _ThreeFactorEmulator:
@@ -292,7 +178,7 @@ class _ThreeFactorEmulator:
         mobile = str(data["Phone"])
         result = THREE_FACTOR_RESULTS.get(mobile, "0")
         logger.info("sandbox three-factor mobile=%s Result=%s", mask_mobile(mobile), result)
-        return 200, _verification(result, _carrier(mobile)[2] if result in ("0", "-4") else "")
+        return 200, _verification(result, carrier_of(mobile)[2] if result in ("0", "-4") else "")
 
 
 def _verification(result: str, isp: str) -> dict[str, Any]:
@@ -313,44 +199,6 @@ def _verification(result: str, isp: str) -> dict[str, Any]:
     }
 
 
-def _collect_data(
-    kind: str, content: str, process_code: int, finish: bool = False
-) -> dict[str, Any]:
-    data: dict[str, Any] = {"type": kind, "content": content, "process_code": process_code}
-    if kind == "CONTROL":
-        data["req_msg_tpl"] = {"type": "SUBMIT_CAPTCHA", "method": "AUTO"}
-    data["finish"] = finish
-    return data
-
-
-def _datasource(website: str, name: str) -> dict[str, Any]:
-    return {
-        "id": uuid.uuid5(uuid.NAMESPACE_URL, website).hex,
-        "website": website,
-        "name": name,
-        "category": "mobile",
-        "category_name": "移动运营商",
-        "create_time": _STAMP,
-        "update_time": _STAMP,
-        "offline_times": 0,
-        "status": 1,
-        "website_code": 12,
-        "reset_pwd_method": 0,
-        "sms_required": 1,
-        "required_captcha_user_identified": 0,
-        "reset_pwd_frozen_time": 0,
-    }
-
-
-def _failure(message: str) -> dict[str, Any]:
-    return {"success": False, "message": message}
-
-
-def _refuse(call: str, mobile: Any, message: str) -> Reply:
-    logger.info("sandbox juxinli %s mobile=%s refused: %s", call, mask_mobile(mobile), message)
-    return 200, _failure(message)
-
-
 @dataclass
 class _Injection:
     prefix: str
@@ -368,14 +216,21 @@ class SandboxProviders:
         three_factor_token: str = "sandbox-three-factor-token",
         collect_polls_before_done: int = 1,
         juxinli_org_name: str = "SANDBOX",
+        juxinli_query_pwd_key: str = "queryPwd",
     ) -> None:
+        # imported here: local.sandbox.juxinli builds on this module's helpers
+        from .juxinli import JuxinliEmulator
+
         self.juxinli_org_name = juxinli_org_name
         self.juxinli_client_secret = juxinli_client_secret
         self.three_factor_token = three_factor_token
         self.latency_seconds: float = 0
         self._emulators: dict[str, Any] = {
-            JUXINLI_PREFIX: _JuxinliEmulator(
-                juxinli_org_name, juxinli_client_secret, collect_polls_before_done
+            JUXINLI_PREFIX: JuxinliEmulator(
+                juxinli_org_name,
+                juxinli_client_secret,
+                collect_polls_before_done,
+                query_pwd_key=juxinli_query_pwd_key,
             ),
             THREE_FACTOR_PREFIX: _ThreeFactorEmulator(three_factor_token),
         }

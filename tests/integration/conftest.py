@@ -46,6 +46,7 @@ class Api:
             "callback_set": {"callback_url": self.stack.receiver.url, "token": token},
         }
         body.update(over)
+        self.secrets.add(str(body["identity_card"]))
         return body
 
     def start(self, mobile: str = "13800138000", **over: Any) -> tuple[dict, dict]:
@@ -119,7 +120,14 @@ def log_capture() -> io.StringIO:
 
 @pytest.fixture(scope="session")
 def stack(log_capture: io.StringIO, tmp_path_factory) -> EmbeddedStack:
-    s = EmbeddedStack(api_port=0, moto_port=0, poll_interval=0, input_timeout=300, log_stream=log_capture)
+    s = EmbeddedStack(
+        api_port=0,
+        moto_port=0,
+        poll_interval=0,
+        input_timeout=300,
+        parameters={"ResendIntervalSeconds": "0"},  # tests that check the interval set it themselves
+        log_stream=log_capture,
+    )
     s.start()
     # an audit trail of every event on the gateway's bus, for the leak scan
     sqs, events = s.client("sqs"), s.client("events")

@@ -46,8 +46,20 @@ def test_undeliverable_callbacks_end_in_the_dead_letter_queue(api, stack, monkey
     stack.client("sqs").delete_message(QueueUrl=stack.queues["CallbackDeadLetterQueue"], ReceiptHandle=parked[0]["ReceiptHandle"])
 
 
-def test_provider_down_at_login_is_retried_then_answers_103(api, stack):
+def test_provider_down_at_login_is_retried_then_answers_90035(api, stack, monkeypatch):
+    monkeypatch.setenv("CARRIER_PROVIDER_FALLBACK", "")  # no provider to fail over to
+    before = stack.sandbox.requests_seen("/juxinli")
     stack.sandbox.fail_next("/juxinli", status=503, count=3)  # ASL Retry: 1 try + 2 retries
+    _body, first = api.start("13800138000")
+    assert (first["code"], first["data"]["guide_code"]) == ("104", "90035")
+    task_id = first["data"]["task_id"]
+    assert stack.sandbox.requests_seen("/juxinli") == before + 3
+    assert api.wait_execution_done(task_id)["status"] == "SUCCEEDED"
+    assert api.session(task_id)["status"] == "FAILED"
+
+
+def test_unusable_upstream_answer_ends_with_103(api, stack):
+    stack.sandbox.respond_next("/juxinli", "<html>gateway error</html>", status=200, count=1)
     _body, first = api.start("13800138000")
     assert first["code"] == "103"
     task_id = first["data"]["task_id"]
@@ -68,7 +80,7 @@ def _break_the_failure_step(monkeypatch):
 def test_failed_execution_before_105_is_reconciled_to_103(api, stack, monkeypatch):
     _break_the_failure_step(monkeypatch)
     reconciled = stack.registry.invocations.get("ReconcileFunction", 0)
-    stack.sandbox.fail_next("/juxinli", status=503, count=3)
+    stack.sandbox.respond_next("/juxinli", "not json", status=200, count=1)  # ProviderError -> SystemError
     _body, first = api.start("13800138000")
     task_id = first["data"]["task_id"]
     assert api.wait_execution_done(task_id)["status"] == "FAILED"
@@ -83,7 +95,7 @@ def test_failed_execution_after_105_is_reconciled_to_a_defeat_callback(api, stac
     _break_the_failure_step(monkeypatch)
     body, first = api.start("13800138000")
     task_id = first["data"]["task_id"]
-    stack.sandbox.fail_next("/juxinli/api", status=503, count=4)  # the submit passes, the polls fail
+    stack.sandbox.respond_next("/juxinli/api", "not json", status=200, count=1)  # the poll fails for good
     assert api.submit(body, first).json()["code"] == "105"
     delivery = stack.receiver.wait_for(task_id, timeout=30)
     assert delivery["body"]["error_code"] == "DEFEAT"

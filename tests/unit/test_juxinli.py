@@ -2,19 +2,29 @@
 
 from __future__ import annotations
 
-
+import logging
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
+from carrier_auth import codes, numbers
 from carrier_auth.providers.base import (
     CarrierStep,
     Identity,
     ProviderError,
     ProviderUnavailable,
 )
-from carrier_auth.providers.juxinli import SECOND_SMS_MESSAGE, JuxinliProvider
+from carrier_auth.providers.juxinli import (
+    CXXD_MESSAGE,
+    MAX_CONTINUATIONS,
+    PROVINCE_CODES,
+    SECOND_SMS_MESSAGE,
+    JuxinliProvider,
+    website_for_mobile,
+)
 from local.sandbox import SMS_CODE, SandboxProviders
+from local.sandbox.juxinli import QUERY_PASSWORD
 
 NAME = "张三"
 ID_NUMBER = "11010519491231002X"
@@ -56,8 +66,9 @@ def test_login_asks_for_the_sms_code(provider: JuxinliProvider) -> None:
     assert (step.outcome, step.guide_code) == ("NEED_INPUT", "90001")
     assert step.guide_message == "请输入短信验证码"
     assert (step.raw_code, step.raw_message) == ("10002", "输入动态密码")
-    assert set(step.state) == {"token", "website"}
-    assert step.state["website"] == "chinamobile"
+    assert set(step.state) == {"token", "website", "next_type"}
+    assert step.state["website"] == "chinamobilebj"
+    assert step.state["next_type"] == "SUBMIT_CAPTCHA"
     assert PASSWORD not in step.state.values()
 
 
@@ -140,9 +151,22 @@ def test_identity_mismatch_number_behaves_like_the_default(provider: JuxinliProv
         (10006, "验证码已失效，已重新发送", "NEED_INPUT", "90001", "验证码已失效，已重新发送"),
         (10007, "初始密码不能登录", "FAILED", "90009", "简单密码或者初始密码，请重置后重试"),
         (10003, "密码错误次数过多，账号已锁定", "FAILED", "90021", "服务密码错误次数超过限制，账号使用受限，请明天再试"),
-        (30000, "运营商网络异常", "FAILED", "90035", "运营商系统繁忙"),
+        (10003, "服务密码错误", "FAILED", "90006", "服务密码错误，请重新输入"),
+        (10017, "请用本机发送CXXD至10001获取验证码", "NEED_INPUT", "90001", "请用本机发送CXXD至10001获取验证码"),
+        (10018, "请编辑短信CXXD发送到10001", "NEED_INPUT", "90001", "请编辑短信CXXD发送到10001"),
+        (10018, "", "NEED_INPUT", "90001", CXXD_MESSAGE),
+        (10022, "请输入查询密码", "NEED_INPUT", "90036", "请输入查询密码"),
+        (10023, "查询密码错误", "NEED_INPUT", "90037", "查询密码错误，请重新输入"),
         (30000, "今日短信发送已达上限", "FAILED", "90029", "短信验证码发送过于频繁"),
         (30000, "短信发送过于频繁", "FAILED", "90029", "短信验证码发送过于频繁"),
+        (30000, "验证码失效，请重新登录", "FAILED", "90010", "验证码失效，请重新登录"),
+        (30000, "运营商系统升级维护中，请稍后再试", "FAILED", "90020", "运营商正在升级中，稍后再试"),
+        (30000, "该地区升级中，请明天再试", "FAILED", "90034", "该地区升级中，请明天再试"),
+        (30000, "您已在其他地点登录", "FAILED", "90027", "您已经在其他地点或浏览器登陆过，请确认退出后重试"),
+        (30000, "短信验证码发送失败", "FAILED", "90031", "短信验证码发送失败"),
+        (30000, "短信验证码错误", "NEED_INPUT", "90007", "短信验证码错误，请耐心等待下一条"),
+        (30000, "奇怪的错误", "FAILED", "", ""),
+        (30000, "", "FAILED", "", ""),
         (0, "未知状态", "FAILED", "", ""),
         (99999, "新的错误码", "FAILED", "", ""),
         ("10002", "输入动态密码", "NEED_INPUT", "90001", "请输入短信验证码"),
@@ -318,3 +342,327 @@ def test_report_token_answer_without_token(
 def test_state_without_token_is_a_provider_error(provider: JuxinliProvider) -> None:
     with pytest.raises(ProviderError, match="token"):
         provider.submit({"website": "chinamobile"}, person(), PASSWORD, SMS_CODE)
+
+
+# ---------------------------------------------------------------- sandbox scenarios over HTTP
+def assert_no_secret_in(state: dict[str, Any]) -> None:
+    for value in (PASSWORD, SMS_CODE, QUERY_PASSWORD, ID_NUMBER, NAME):
+        assert value not in repr(state)
+
+
+@pytest.mark.parametrize(
+    ("mobile", "guide_code", "raw_code", "raw_message"),
+    [
+        ("13800138002", "90006", "10003", "服务密码错误"),
+        ("13800138005", "90009", "10007", "您的服务密码为初始密码或简单密码，请修改后再登录"),
+        ("13800138010", "90029", "30000", "短信发送次数已达上限，请明天再试"),
+        ("13800138011", "", "0", "未知状态"),
+        ("13800138013", "90021", "10003", "密码错误次数过多，账户已锁定24小时"),
+        ("13800138016", "90020", "30000", "运营商系统升级维护中，请稍后再试"),
+        ("13800138021", "90027", "30000", "您已在其他地点登录，请退出后重试"),
+        ("13800138022", "90031", "30000", "短信验证码发送失败"),
+        ("13800138024", "90034", "30000", "该地区升级中，请明天再试"),
+    ],
+)
+def test_login_ends_with_the_scenario_answer(
+    provider: JuxinliProvider, mobile: str, guide_code: str, raw_code: str, raw_message: str
+) -> None:
+    step = provider.login(person(mobile), PASSWORD)
+
+    assert (step.outcome, step.guide_code) == ("FAILED", guide_code)
+    assert step.guide_message == codes.guide_message(guide_code)
+    assert (step.raw_code, step.raw_message) == (raw_code, raw_message)
+    assert step.state["token"]
+    assert_no_secret_in(step.state)
+
+
+@pytest.mark.parametrize(
+    ("mobile", "guide_code", "message"),
+    [
+        ("13800138017", "90022", "该号码已禁用服务密码"),
+        ("13800138018", "90023", "服务密码尚未激活"),
+        ("13800138019", "90024", "该卡尚未实名登记"),
+        ("13800138020", "90025", "账号状态异常（停机）"),
+        ("13800138023", "90033", "暂不支持该地区"),
+    ],
+)
+def test_refused_application_is_a_guide_answer(
+    provider: JuxinliProvider, sandbox: SandboxProviders, mobile: str, guide_code: str, message: str
+) -> None:
+    collects_before = sandbox.requests_seen(COLLECT)
+
+    step = provider.login(person(mobile), PASSWORD)
+
+    assert (step.outcome, step.guide_code) == ("FAILED", guide_code)
+    assert step.guide_message == codes.guide_message(guide_code)
+    assert (step.raw_code, step.raw_message) == ("", message)
+    assert step.state == {}
+    assert sandbox.requests_seen(COLLECT) == collects_before
+
+
+def test_refused_collect_with_a_known_message_keeps_the_state(
+    provider: JuxinliProvider, sandbox: SandboxProviders
+) -> None:
+    identity = person()
+    login = provider.login(identity, PASSWORD)
+    sandbox.respond_next(COLLECT, {"success": False, "message": "该手机号已被锁定"})
+
+    step = provider.submit(login.state, identity, PASSWORD, SMS_CODE)
+
+    assert (step.outcome, step.guide_code, step.raw_message) == ("FAILED", "90021", "该手机号已被锁定")
+    assert step.state == login.state
+
+
+def test_refusal_naming_an_input_guide_keeps_the_task_waiting(
+    provider: JuxinliProvider, sandbox: SandboxProviders
+) -> None:
+    identity = person()
+    login = provider.login(identity, PASSWORD)
+    sandbox.respond_next(COLLECT, {"success": False, "message": "短信验证码错误"})
+
+    step = provider.submit(login.state, identity, PASSWORD, "000000")
+
+    assert (step.outcome, step.guide_code) == ("NEED_INPUT", "90007")
+    assert step.state["next_type"] == "SUBMIT_CAPTCHA"
+
+
+def test_expired_code_with_a_new_one_sent(provider: JuxinliProvider) -> None:
+    identity = person("13800138006")
+    login = provider.login(identity, PASSWORD)
+    done = provider.submit(login.state, identity, PASSWORD, SMS_CODE)
+
+    assert (login.outcome, login.guide_code, login.raw_code) == ("NEED_INPUT", "90001", "10006")
+    assert login.guide_message == "验证码已过期，新验证码已发送，请输入"
+    assert (done.outcome, done.raw_code) == ("COLLECTING", "10008")
+
+
+def test_cxxd_instruction_reaches_the_app(provider: JuxinliProvider) -> None:
+    identity = person("13800138007")
+    login = provider.login(identity, PASSWORD)
+    done = provider.submit(login.state, identity, PASSWORD, SMS_CODE)
+
+    assert (login.outcome, login.guide_code, login.raw_code) == ("NEED_INPUT", "90001", "10017")
+    assert login.guide_message == "请用本机发送CXXD至10001获取短信验证码"
+    assert login.state["next_type"] == "SUBMIT_CAPTCHA"
+    assert (done.outcome, done.raw_code) == ("COLLECTING", "10008")
+
+
+def test_query_password_then_sms_code(provider: JuxinliProvider) -> None:
+    identity = person("13800138008")
+
+    login = provider.login(identity, PASSWORD)
+    resent = provider.resend(login.state, identity, PASSWORD)
+    wrong = provider.submit(resent.state, identity, PASSWORD, "111111")
+    right = provider.submit(wrong.state, identity, PASSWORD, QUERY_PASSWORD)
+    done = provider.submit(right.state, identity, PASSWORD, SMS_CODE)
+
+    assert (login.outcome, login.guide_code, login.raw_code) == ("NEED_INPUT", "90036", "10022")
+    assert login.guide_message == "请输入查询密码"
+    assert login.state["next_type"] == "SUBMIT_QUERY_PWD"
+    assert (resent.guide_code, resent.state["next_type"]) == ("90036", "SUBMIT_QUERY_PWD")
+    assert (wrong.outcome, wrong.guide_code, wrong.raw_code) == ("NEED_INPUT", "90037", "10023")
+    assert wrong.guide_message == "查询密码错误，请重新输入"
+    assert wrong.state["next_type"] == "SUBMIT_QUERY_PWD"
+    assert (right.outcome, right.guide_code, right.raw_code) == ("NEED_INPUT", "90001", "10002")
+    assert right.state["next_type"] == "SUBMIT_CAPTCHA"
+    assert (done.outcome, done.raw_code) == ("COLLECTING", "10008")
+    for step in (login, resent, wrong, right, done):
+        assert_no_secret_in(step.state)
+
+
+@pytest.fixture
+def snake_case_sandbox() -> Iterator[SandboxProviders]:
+    """A sandbox whose Juxinli reads the query password from ``query_pwd``."""
+    with SandboxProviders(juxinli_query_pwd_key="query_pwd") as providers:
+        yield providers
+
+
+@pytest.mark.parametrize(("adapter_key", "raw_code"), [("query_pwd", "10002"), ("queryPwd", "10023")])
+def test_query_password_key_is_configurable(
+    snake_case_sandbox: SandboxProviders, adapter_key: str, raw_code: str
+) -> None:
+    provider = JuxinliProvider(
+        snake_case_sandbox.juxinli_base_url, ORG, SECRET, timeout=(2, 5), query_pwd_key=adapter_key
+    )
+    identity = person("13800138008")
+    login = provider.login(identity, PASSWORD)
+
+    step = provider.submit(login.state, identity, PASSWORD, QUERY_PASSWORD)
+
+    # the emulator only finds the query password under the key it was configured with
+    assert step.raw_code == raw_code
+
+
+def test_default_query_password_key_is_query_pwd_camel_case(
+    provider: JuxinliProvider, sandbox: SandboxProviders
+) -> None:
+    other = JuxinliProvider(sandbox.juxinli_base_url, ORG, SECRET, timeout=(2, 5), query_pwd_key="query_pwd")
+    identity = person("13800138008")
+
+    default = provider.submit(provider.login(identity, PASSWORD).state, identity, PASSWORD, QUERY_PASSWORD)
+    snake = other.submit(other.login(identity, PASSWORD).state, identity, PASSWORD, QUERY_PASSWORD)
+
+    assert (default.raw_code, snake.raw_code) == ("10002", "10023")
+
+
+def test_state_without_next_type_submits_the_sms_code(provider: JuxinliProvider) -> None:
+    """Sessions saved before ``next_type`` existed still work."""
+    identity = person()
+    state = provider.login(identity, PASSWORD).state
+    legacy = {"token": state["token"], "website": state["website"]}
+
+    assert provider.submit(legacy, identity, PASSWORD, SMS_CODE).outcome == "COLLECTING"
+
+
+def test_busy_carrier_is_transient(provider: JuxinliProvider) -> None:
+    with pytest.raises(ProviderUnavailable, match="繁忙"):
+        provider.login(person("13800138009"), PASSWORD)
+
+
+@pytest.mark.parametrize("content", ["系统繁忙，请稍后再试", "运营商网络异常", "carrier busy", "请稍后再试"])
+def test_busy_30000_is_transient(
+    provider: JuxinliProvider, sandbox: SandboxProviders, content: str
+) -> None:
+    sandbox.respond_next(COLLECT, scripted(30000, content))
+
+    with pytest.raises(ProviderUnavailable):
+        provider.login(person(), PASSWORD)
+
+
+def test_code_expired_after_submit(provider: JuxinliProvider) -> None:
+    identity = person("13800138015")
+    login = provider.login(identity, PASSWORD)
+
+    step = provider.submit(login.state, identity, PASSWORD, SMS_CODE)
+
+    assert (step.outcome, step.guide_code, step.raw_code) == ("FAILED", "90010", "30000")
+    assert step.raw_message == "验证码失效，请重新登录"
+
+
+def test_unfinished_login_continues_with_the_next_datasource(
+    provider: JuxinliProvider, sandbox: SandboxProviders
+) -> None:
+    identity = person("13800138012")
+    login = provider.login(identity, PASSWORD)
+    collects_before = sandbox.requests_seen(COLLECT)
+
+    step = provider.submit(login.state, identity, PASSWORD, SMS_CODE)
+
+    assert (step.outcome, step.raw_code) == ("COLLECTING", "10008")
+    assert step.state["website"] == "jingdong" and step.state["token"] == login.state["token"]
+    assert sandbox.requests_seen(COLLECT) - collects_before == 2  # the submit, then the continuation
+    first = provider.poll(step.state)
+    assert [first.status, provider.poll(first.state).status] == ["RUNNING", "SUCCESS"]
+
+
+def test_continuations_are_bounded(provider: JuxinliProvider, sandbox: SandboxProviders) -> None:
+    unfinished = {
+        "success": True,
+        "data": {
+            "type": "CONTROL",
+            "content": "开始采集行为数据",
+            "process_code": 10008,
+            "next_datasource": {"website": "chinamobilebj", "name": "北京移动"},
+            "finish": False,
+        },
+    }
+    sandbox.respond_next(COLLECT, unfinished, count=MAX_CONTINUATIONS + 5)
+    collects_before = sandbox.requests_seen(COLLECT)
+
+    step = provider.login(person(), PASSWORD)
+
+    assert (step.outcome, step.raw_code) == ("COLLECTING", "10008")
+    assert sandbox.requests_seen(COLLECT) - collects_before == 1 + MAX_CONTINUATIONS
+
+
+def test_unfinished_answer_without_next_datasource_is_collecting(
+    provider: JuxinliProvider, sandbox: SandboxProviders
+) -> None:
+    answer = {"success": True, "data": {"type": "CONTROL", "process_code": 10008, "finish": False}}
+    sandbox.respond_next(COLLECT, answer)
+    collects_before = sandbox.requests_seen(COLLECT)
+
+    assert provider.login(person(), PASSWORD).outcome == "COLLECTING"
+    assert sandbox.requests_seen(COLLECT) - collects_before == 1
+
+
+def test_provider_down_is_transient(provider: JuxinliProvider) -> None:
+    with pytest.raises(ProviderUnavailable, match="HTTP 503"):
+        provider.login(person("13800138028"), PASSWORD)
+
+
+@pytest.mark.parametrize("mobile", ["13800138014", "13800138025", "13800138026", "13800138027"])
+def test_moxie_only_numbers_behave_like_the_default(provider: JuxinliProvider, mobile: str) -> None:
+    assert collecting(provider, mobile).outcome == "COLLECTING"
+
+
+def test_check_is_not_supported(provider: JuxinliProvider) -> None:
+    with pytest.raises(ProviderError, match="no asynchronous login"):
+        provider.check({"token": "t", "website": "chinamobilebj"})
+
+
+# ---------------------------------------------------------------- website hint
+@pytest.mark.parametrize(
+    ("mobile", "website"),
+    [
+        ("13800138000", "chinamobilebj"),
+        ("18852951275", "chinamobilejs"),
+        ("13700137000", "chinamobileln"),
+        ("13000000000", "chinaunicomsd"),
+        ("15600000000", "chinaunicombj"),
+        ("18900000000", "chinatelecombj"),
+        ("19900000000", ""),  # province unknown
+        ("12345", ""),
+    ],
+)
+def test_website_for_mobile(mobile: str, website: str) -> None:
+    assert website_for_mobile(mobile) == website
+
+
+def test_province_table_covers_every_province_once() -> None:
+    assert set(PROVINCE_CODES) == set(numbers.PROVINCES)
+    assert len(set(PROVINCE_CODES.values())) == 31
+    assert all(len(code) == 2 and code.isalpha() and code.islower() for code in PROVINCE_CODES.values())
+
+
+def hints_logged(caplog: pytest.LogCaptureFixture) -> list[str]:
+    return [
+        record.getMessage()
+        for record in caplog.records
+        if record.name == "carrier_auth.sandbox" and "application" in record.getMessage()
+    ]
+
+
+@pytest.mark.parametrize(
+    ("mobile", "shape", "logged", "website"),
+    [
+        ("18852951275", "name", "selected_website=chinamobilejs skip_mobile=False", "chinamobilejs"),
+        ("13000000000", "name", "selected_website=chinaunicomsd skip_mobile=False", "chinaunicomsd"),
+        ("18900000000", "list", "selected_website=chinatelecombj skip_mobile=False", "chinatelecombj"),
+        ("18852951275", "none", "selected_website=- skip_mobile=False", "chinamobilejs"),
+        ("19900000000", "name", "selected_website=- skip_mobile=False", "chinatelecom"),
+    ],
+)
+def test_application_sends_the_website_hint(
+    sandbox: SandboxProviders,
+    caplog: pytest.LogCaptureFixture,
+    mobile: str,
+    shape: Any,
+    logged: str,
+    website: str,
+) -> None:
+    caplog.set_level(logging.INFO, logger="carrier_auth.sandbox")
+    provider = JuxinliProvider(
+        sandbox.juxinli_base_url, ORG, SECRET, timeout=(2, 5), selected_website_shape=shape
+    )
+
+    step = provider.login(person(mobile), PASSWORD)
+
+    assert step.outcome == "NEED_INPUT"
+    assert step.state["website"] == website
+    assert any(logged in message for message in hints_logged(caplog))
+
+
+def test_unknown_website_shape_is_refused() -> None:
+    with pytest.raises(ValueError):
+        JuxinliProvider("http://127.0.0.1:1", ORG, SECRET, selected_website_shape="dict")  # type: ignore[arg-type]

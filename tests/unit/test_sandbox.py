@@ -10,10 +10,11 @@ from typing import Any
 import pytest
 import requests
 
-from carrier_auth.providers.base import Identity
+from carrier_auth.providers.base import Identity, ProviderUnavailable
 from carrier_auth.providers.juxinli import JuxinliProvider
 from carrier_auth.providers.three_factor import ThreeFactorProvider
 from local.sandbox import SMS_CODE, SandboxProviders, mask_mobile
+from local.sandbox.juxinli import APPLICATION_REFUSALS, LOGIN_ERRORS, QUERY_PASSWORD
 
 NAME = "张三"
 ID_NUMBER = "11010519491231002X"
@@ -60,8 +61,8 @@ def test_application_answer_has_the_seed_shape(sandbox: SandboxProviders) -> Non
     assert body["data"]["cell_phone_num"] == "18900000000"
     datasource = body["data"]["datasource"]
     assert (datasource["website"], datasource["name"], datasource["category"]) == (
-        "chinatelecom",
-        "中国电信",
+        "chinatelecombj",
+        "北京电信",
         "mobile",
     )
 
@@ -225,7 +226,10 @@ def test_requests_seen_counts_by_prefix(sandbox: SandboxProviders) -> None:
 
 def test_concurrent_flows_keep_their_own_state(sandbox: SandboxProviders) -> None:
     provider = JuxinliProvider(sandbox.juxinli_base_url, ORG, SECRET, timeout=TIMEOUT)
-    mobiles = ["13800138000", "13800138003", "13800138004", "13700137000"] * 3
+    mobiles = [
+        "13800138000", "13800138003", "13800138004", "13700137000", "13800138006", "13800138007",
+        "13800138012",
+    ] * 3  # fmt: skip
 
     with ThreadPoolExecutor(max_workers=6) as pool:
         outcomes = list(pool.map(lambda mobile: run_flow(provider, mobile), mobiles))
@@ -235,6 +239,9 @@ def test_concurrent_flows_keep_their_own_state(sandbox: SandboxProviders) -> Non
         "13800138003": "FAILED",
         "13800138004": "SUCCESS",
         "13700137000": "SUCCESS",
+        "13800138006": "SUCCESS",
+        "13800138007": "SUCCESS",
+        "13800138012": "SUCCESS",
     }
     assert outcomes == [expected[mobile] for mobile in mobiles]
 
@@ -265,16 +272,32 @@ def test_logs_never_carry_secrets_or_identity(
 
     assert three_factor.verify(Identity(NAME, ID_NUMBER, "13800138000")).verdict == "consistent"
     assert run_flow(juxinli, "13800138004") == "SUCCESS"
+    assert run_flow(juxinli, "13800138012") == "SUCCESS"
+    assert run_flow(juxinli, "13800138006") == "SUCCESS"
     assert juxinli.login(Identity(NAME, ID_NUMBER, "13800138002"), PASSWORD).outcome == "FAILED"
+    assert juxinli.login(Identity(NAME, ID_NUMBER, "13800138017"), PASSWORD).guide_code == "90022"
+    query = Identity(NAME, ID_NUMBER, "13800138008")
+    step = juxinli.login(query, PASSWORD)
+    step = juxinli.submit(step.state, query, PASSWORD, "111111")  # wrong query password
+    step = juxinli.submit(step.state, query, PASSWORD, QUERY_PASSWORD)
+    assert juxinli.submit(step.state, query, PASSWORD, SMS_CODE).outcome == "COLLECTING"
+    expires = Identity(NAME, ID_NUMBER, "13800138015")
+    step = juxinli.login(expires, PASSWORD)
+    assert juxinli.submit(step.state, expires, PASSWORD, SMS_CODE).guide_code == "90010"
+    with pytest.raises(ProviderUnavailable):
+        juxinli.login(Identity(NAME, ID_NUMBER, "13800138028"), PASSWORD)
 
     ours = [record for record in caplog.records if record.name.startswith("carrier_auth.")]
     names = {record.name for record in ours}
     assert {"carrier_auth.sandbox", "carrier_auth.providers.http"} <= names
-    assert "138****8004" in "\n".join(record.getMessage() for record in ours)
-    for value in (PASSWORD, SMS_CODE, ID_NUMBER, NAME):
+    logged = "\n".join(record.getMessage() for record in ours)
+    for masked in ("138****8004", "138****8008", "138****8012", "138****8017", "138****8028"):
+        assert masked in logged
+    assert "type=SUBMIT_QUERY_PWD process_code=10023" in logged
+    for value in (PASSWORD, SMS_CODE, QUERY_PASSWORD, "111111", ID_NUMBER, NAME):
         assert value not in caplog.text
     # urllib3's DEBUG lines quote request URLs, so the query-string secrets are checked on ours
-    for value in ("13800138004", SECRET, TOKEN):
+    for value in ("13800138004", "13800138008", "13800138028", SECRET, TOKEN):
         assert all(value not in record.getMessage() for record in ours)
 
 
@@ -284,3 +307,211 @@ def test_logs_never_carry_secrets_or_identity(
 )
 def test_mask_mobile(mobile: Any, masked: str) -> None:
     assert mask_mobile(mobile) == masked
+
+
+# ---------------------------------------------------------------- Juxinli scenarios on the wire
+def first_collect(sandbox: SandboxProviders, mobile: str, **over: Any) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Apply for ``mobile`` and send the first collect; (the request sent, the answer)."""
+    data = apply(sandbox, mobile)["data"]
+    request = {
+        "token": data["token"],
+        "account": mobile,
+        "password": PASSWORD,
+        "captcha": "",
+        "type": "",
+        "website": data["datasource"]["website"],
+        **over,
+    }
+    return request, collect(sandbox, request)
+
+
+@pytest.mark.parametrize("mobile", sorted(LOGIN_ERRORS))
+def test_login_errors_have_the_error_shape(sandbox: SandboxProviders, mobile: str) -> None:
+    process_code, content = LOGIN_ERRORS[mobile]
+
+    _request, answer = first_collect(sandbox, mobile)
+
+    assert answer == {
+        "success": True,
+        "data": {"type": "ERROR", "content": content, "process_code": process_code, "finish": True},
+    }
+
+
+def test_login_error_table_matches_the_contract() -> None:
+    assert {mobile: code for mobile, (code, _content) in LOGIN_ERRORS.items()} == {
+        "13800138002": 10003,
+        "13800138005": 10007,
+        "13800138010": 30000,
+        "13800138011": 0,
+        "13800138013": 10003,
+        "13800138016": 30000,
+        "13800138021": 30000,
+        "13800138022": 30000,
+        "13800138024": 30000,
+    }
+
+
+@pytest.mark.parametrize(
+    ("mobile", "message"),
+    [
+        ("13800138017", "该号码已禁用服务密码"),
+        ("13800138018", "服务密码尚未激活"),
+        ("13800138019", "该卡尚未实名登记"),
+        ("13800138020", "账号状态异常（停机）"),
+        ("13800138023", "暂不支持该地区"),
+    ],
+)
+def test_application_refusals(sandbox: SandboxProviders, mobile: str, message: str) -> None:
+    assert apply(sandbox, mobile) == {"success": False, "message": message}
+    assert APPLICATION_REFUSALS[mobile] == message
+
+
+@pytest.mark.parametrize(
+    ("mobile", "process_code", "content"),
+    [
+        ("13800138006", 10006, "验证码已过期，新验证码已发送，请输入"),
+        ("13800138007", 10017, "请用本机发送CXXD至10001获取短信验证码"),
+    ],
+)
+def test_prompts_that_ask_for_the_sms_code(
+    sandbox: SandboxProviders, mobile: str, process_code: int, content: str
+) -> None:
+    request, answer = first_collect(sandbox, mobile)
+    done = collect(sandbox, {**request, "type": "SUBMIT_CAPTCHA", "captcha": SMS_CODE})
+
+    assert answer == {
+        "success": True,
+        "data": {
+            "type": "CONTROL",
+            "content": content,
+            "process_code": process_code,
+            "req_msg_tpl": {"type": "SUBMIT_CAPTCHA", "method": "AUTO"},
+            "finish": False,
+        },
+    }
+    assert (done["data"]["process_code"], done["data"]["finish"]) == (10008, True)
+
+
+def test_query_password_on_the_wire(sandbox: SandboxProviders) -> None:
+    request, answer = first_collect(sandbox, "13800138008")
+    query = {**request, "type": "SUBMIT_QUERY_PWD"}
+
+    out_of_turn = collect(sandbox, {**request, "type": "SUBMIT_CAPTCHA", "captcha": SMS_CODE})
+    wrong = collect(sandbox, {**query, "queryPwd": "111111"})
+    snake_case = collect(sandbox, {**query, "query_pwd": QUERY_PASSWORD})  # not the configured key
+    right = collect(sandbox, {**query, "queryPwd": QUERY_PASSWORD})
+    done = collect(sandbox, {**request, "type": "SUBMIT_CAPTCHA", "captcha": SMS_CODE})
+
+    assert answer["data"] == {
+        "type": "CONTROL",
+        "content": "请输入查询密码",
+        "process_code": 10022,
+        "req_msg_tpl": {"type": "SUBMIT_QUERY_PWD", "method": "AUTO"},
+        "finish": False,
+    }
+    assert out_of_turn == {"success": False, "message": "当前状态不能执行该操作"}
+    assert wrong["data"]["process_code"] == snake_case["data"]["process_code"] == 10023
+    assert wrong["data"]["req_msg_tpl"]["type"] == "SUBMIT_QUERY_PWD"
+    assert right["data"]["process_code"] == 10002
+    assert right["data"]["req_msg_tpl"]["type"] == "SUBMIT_CAPTCHA"
+    assert done["data"]["process_code"] == 10008
+
+
+def test_every_collect_is_busy(sandbox: SandboxProviders) -> None:
+    request, answer = first_collect(sandbox, "13800138009")
+    submit = collect(sandbox, {**request, "type": "SUBMIT_CAPTCHA", "captcha": SMS_CODE})
+    resend = collect(sandbox, {**request, "type": "RESEND_CAPTCHA"})
+
+    for body in (answer, submit, resend):
+        assert body["data"]["process_code"] == 30000
+        assert body["data"]["content"] == "系统繁忙，请稍后再试"
+
+
+def test_next_datasource_on_the_wire(sandbox: SandboxProviders) -> None:
+    request, _answer = first_collect(sandbox, "13800138012")
+
+    unfinished = collect(sandbox, {**request, "type": "SUBMIT_CAPTCHA", "captcha": SMS_CODE})
+    stale = collect(sandbox, request)  # still the carrier's website
+    finished = collect(sandbox, {**request, "website": "jingdong"})
+
+    data = unfinished["data"]
+    assert (data["process_code"], data["finish"]) == (10008, False)
+    assert "req_msg_tpl" not in data
+    following = data["next_datasource"]
+    assert (following["website"], following["name"], following["category"]) == ("jingdong", "京东", "e_business")
+    assert stale == {"success": False, "message": "账号或数据源与申请不一致"}
+    assert (finished["data"]["process_code"], finished["data"]["finish"]) == (10008, True)
+
+
+def test_code_expires_after_submit(sandbox: SandboxProviders) -> None:
+    request, _answer = first_collect(sandbox, "13800138015")
+    wrong = collect(sandbox, {**request, "type": "SUBMIT_CAPTCHA", "captcha": "000000"})
+    expired = collect(sandbox, {**request, "type": "SUBMIT_CAPTCHA", "captcha": SMS_CODE})
+    again = collect(sandbox, {**request, "type": "SUBMIT_CAPTCHA", "captcha": SMS_CODE})
+
+    assert wrong["data"]["process_code"] == 10004
+    assert expired["data"] == {
+        "type": "ERROR",
+        "content": "验证码失效，请重新登录",
+        "process_code": 30000,
+        "finish": True,
+    }
+    assert again == {"success": False, "message": "当前状态不能执行该操作"}
+
+
+def test_provider_down_number_gets_http_503(sandbox: SandboxProviders) -> None:
+    url = f"{sandbox.juxinli_base_url}/orgApi/rest/v2/applications/{ORG}"
+
+    down = post(url, basic_info("13800138028"))
+    collect_down = post(
+        f"{sandbox.juxinli_base_url}/orgApi/rest/v2/messages/collect/req",
+        {"token": "0" * 32, "account": "13800138028", "password": PASSWORD, "type": "", "captcha": ""},
+    )
+
+    assert down.status_code == collect_down.status_code == 503
+    assert not down.headers["Content-Type"].startswith("application/json")
+    assert apply(sandbox, "13800138000")["success"] is True  # only that number
+
+
+@pytest.mark.parametrize(
+    ("selected", "website", "name"),
+    [
+        ("chinamobilejs", "chinamobilejs", "江苏移动"),
+        ([{"category": "mobile", "name": "chinaunicomgd"}], "chinaunicomgd", "广东联通"),
+        ([{"category": "e_business", "name": "jingdong"}], "chinamobilebj", "北京移动"),
+        ([], "chinamobilebj", "北京移动"),
+        (None, "chinamobilebj", "北京移动"),
+    ],
+)
+def test_selected_website_chooses_the_datasource(
+    sandbox: SandboxProviders, selected: Any, website: str, name: str
+) -> None:
+    body = {**basic_info("13800138000"), "skip_mobile": False, "selected_website": selected}
+
+    datasource = post(f"{sandbox.juxinli_base_url}/orgApi/rest/v2/applications/{ORG}", body).json()["data"]["datasource"]
+
+    assert (datasource["website"], datasource["name"]) == (website, name)
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"selected_website": "chinamobilexx"}, "数据源不存在"),
+        ({"selected_website": ["chinamobilebj"]}, "数据源不存在"),
+        ({"selected_website": 7}, "数据源不存在"),
+        ({"skip_mobile": "no"}, "skip_mobile参数错误"),
+    ],
+)
+def test_application_checks_the_options(
+    sandbox: SandboxProviders, change: dict[str, Any], message: str
+) -> None:
+    body = {**basic_info("13800138000"), **change}
+    url = f"{sandbox.juxinli_base_url}/orgApi/rest/v2/applications/{ORG}"
+
+    assert post(url, body).json() == {"success": False, "message": message}
+
+
+def test_datasource_follows_the_number_province(sandbox: SandboxProviders) -> None:
+    assert apply(sandbox, "18852951275")["data"]["datasource"]["website"] == "chinamobilejs"
+    assert apply(sandbox, "13000000000")["data"]["datasource"]["website"] == "chinaunicomsd"
+    assert apply(sandbox, "19900000000")["data"]["datasource"]["website"] == "chinatelecom"

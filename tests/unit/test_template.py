@@ -81,8 +81,20 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
     "ThreeFactorFunction": {
         ("dynamodb:GetItem", "SessionsTable"),
         ("dynamodb:UpdateItem", "SessionsTable"),
+        ("dynamodb:GetItem", "IdentityCacheTable"),
+        ("dynamodb:PutItem", "IdentityCacheTable"),
         ("kms:Decrypt", "DataKey"),
         ("secretsmanager:GetSecretValue", "ThreeFactorSecretName"),
+        ("secretsmanager:GetSecretValue", "PiiHashKeySecret"),
+    },
+    "RealnameFunction": {
+        ("dynamodb:GetItem", "SessionsTable"),
+        ("dynamodb:UpdateItem", "SessionsTable"),
+        ("dynamodb:GetItem", "IdentityCacheTable"),
+        ("dynamodb:PutItem", "IdentityCacheTable"),
+        ("kms:Decrypt", "DataKey"),
+        ("secretsmanager:GetSecretValue", "YuxinSecretName"),
+        ("secretsmanager:GetSecretValue", "PiiHashKeySecret"),
     },
     "CallbackFunction": {
         ("dynamodb:GetItem", "SessionsTable"),
@@ -122,6 +134,18 @@ GLOBAL_ENV = {
     "MAX_COLLECT_POLLS",
     "FACADE_WAIT_SECONDS",
     "CALLBACK_ALLOWED_HOSTS",
+    "CARRIER_PROVIDER_FALLBACK",
+    "JUXINLI_QUERY_PASSWORD_FIELD",
+    "RESEND_LIMIT",
+    "RESEND_INTERVAL_SECONDS",
+    "WRONG_CODE_LIMIT",
+    "YUXIN_BASE_URL",
+    "YUXIN_SECRET",
+    "IDENTITY_PROVIDERS",
+    "IDENTITY_POLICY",
+    "IDENTITY_UNKNOWN_RULE",
+    "IDENTITY_CACHE_SECONDS",
+    "IDENTITY_CACHE_TABLE",
 }
 
 API_ROUTES = {
@@ -129,6 +153,8 @@ API_ROUTES = {
     ("POST", "/carrier/auth/code", "SubmitCodeFunction"),
     ("POST", "/carrier/auth/resend", "ResendFunction"),
     ("GET", "/carrier/auth/{task_id}", "StatusFunction"),
+    ("POST", "/identity/three-factor", "ThreeFactorFunction"),
+    ("POST", "/identity/realname", "RealnameFunction"),
 }
 
 
@@ -312,23 +338,25 @@ def test_each_function_gets_exactly_what_it_calls(template: dict[str, Any], func
 
 
 def test_secret_arns_match_only_the_named_secret(template: dict[str, Any]) -> None:
-    for name in ("CarrierFunction", "ThreeFactorFunction"):
+    for name in ("CarrierFunction", "ThreeFactorFunction", "RealnameFunction"):
         for policy in template["Resources"][name]["Properties"]["Policies"]:
             for stmt in policy["Statement"]:
                 if stmt["Action"] != "secretsmanager:GetSecretValue":
                     continue
                 for resource in _as_list(stmt["Resource"]):
+                    if "Ref" in resource:  # a secret of this stack: its exact ARN
+                        continue
                     text = resource["Fn::Sub"]
                     assert text.startswith("arn:${AWS::Partition}:secretsmanager:${AWS::Region}:")
                     assert text.endswith("-??????"), text
 
 
-def test_state_machine_invokes_only_its_two_steps(template: dict[str, Any]) -> None:
+def test_state_machine_invokes_only_its_step_functions(template: dict[str, Any]) -> None:
     props = template["Resources"]["CarrierAuthStateMachine"]["Properties"]
     invoked = {
         p["LambdaInvokePolicy"]["FunctionName"]["Ref"] for p in props["Policies"] if "LambdaInvokePolicy" in p
     }
-    assert invoked == {"ThreeFactorFunction", "CarrierFunction"}
+    assert invoked == {"ThreeFactorFunction", "RealnameFunction", "CarrierFunction"}
 
 
 def test_callback_queue_accepts_only_the_finished_rule(template: dict[str, Any]) -> None:

@@ -66,6 +66,67 @@ def test_result_mapping(
 
     assert (result.verdict, result.guide_code, result.raw_code) == (verdict, guide_code, raw_code)
     assert result.raw_message
+    assert result.request_id
+
+
+# Every Result of seed 002 and Tencent's -12/-13, as the upstream sends it (Isp and RequestId
+# set), through the envelope: the verdict, the guide code and the kept fields.
+SEED_RESULTS = [
+    ("0", "认证通过", "consistent", ""),
+    ("-4", "三要素信息不一致", "inconsistent", "90026"),
+    ("-6", "手机号码不合法", "invalid", "90012"),
+    ("-7", "身份证号码有误", "invalid", "90005"),
+    ("-8", "姓名校验不通过", "invalid", "90004"),
+    ("-9", "没有记录", "unknown", ""),
+    ("-12", "认证次数超过当日限制，请次日重试", "unknown", ""),
+    ("-13", "不支持该号段", "unknown", ""),
+]
+
+
+def test_the_table_covers_every_documented_result() -> None:
+    documented = {"0", "-4", "-6", "-7", "-8", "-9", "-11", "-12", "-13"}
+    assert {row[0] for row in SEED_RESULTS} | {"-11"} == documented
+
+
+@pytest.mark.parametrize(("code", "description", "verdict", "guide_code"), SEED_RESULTS)
+@pytest.mark.parametrize("isp", ["移动", "电信", "联通", ""])
+def test_every_result_keeps_isp_and_request_id(
+    provider: ThreeFactorProvider,
+    sandbox: SandboxProviders,
+    code: str,
+    description: str,
+    verdict: str,
+    guide_code: str,
+    isp: str,
+) -> None:
+    request_id = f"rid-{code}-{len(isp)}"
+    response = {"Result": code, "Description": description, "Isp": isp, "RequestId": request_id}
+    sandbox.respond_next(UNIVERSAL, envelope(response))
+
+    result = provider.verify(person())
+
+    assert (result.verdict, result.guide_code) == (verdict, guide_code)
+    assert (result.raw_code, result.raw_message) == (code, description)
+    assert (result.isp, result.request_id) == (isp, request_id)
+    assert result.provider == "three_factor"
+
+
+def test_busy_result_names_the_request_id(
+    provider: ThreeFactorProvider, sandbox: SandboxProviders
+) -> None:
+    response = {"Result": -11, "Description": "验证中心服务繁忙", "Isp": "", "RequestId": "rid-busy"}
+    sandbox.respond_next(UNIVERSAL, envelope(response))
+
+    with pytest.raises(ProviderUnavailable, match="-11.*rid-busy"):
+        provider.verify(person())
+
+
+def test_trace_no_stands_in_for_a_missing_request_id(
+    provider: ThreeFactorProvider, sandbox: SandboxProviders
+) -> None:
+    sandbox.respond_next(UNIVERSAL, envelope({"Result": "0", "Isp": "移动"}))
+
+    assert provider.verify(person()).request_id == "1529628301297995777"
 
 
 def test_inconsistent_keeps_the_isp(provider: ThreeFactorProvider) -> None:
@@ -138,6 +199,30 @@ def test_tencent_error_message_is_not_quoted(
         provider.verify(person())
     assert not isinstance(caught.value, ProviderUnavailable)
     assert NAME not in str(caught.value) and ID_NUMBER not in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "code", ["FailedOperation.UnKnown", "InvalidParameter", "UnauthorizedOperation.Arrears", ""]
+)
+def test_other_tencent_errors_are_provider_errors(
+    provider: ThreeFactorProvider, sandbox: SandboxProviders, code: str
+) -> None:
+    error = {"Error": {"Code": code, "Message": "失败"}, "RequestId": "r-7"}
+    sandbox.respond_next(UNIVERSAL, envelope(error))
+
+    with pytest.raises(ProviderError, match="RequestId r-7") as caught:
+        provider.verify(person())
+    assert not isinstance(caught.value, ProviderUnavailable)
+
+
+def test_errmsg_is_masked(provider: ThreeFactorProvider, sandbox: SandboxProviders) -> None:
+    errmsg = f"参数错误: Name={NAME}, IdCard={ID_NUMBER}, Phone=13800138000"
+    sandbox.respond_next(UNIVERSAL, {"errcode": 400, "errmsg": errmsg, "data": None})
+
+    with pytest.raises(ProviderError, match="errcode 400") as caught:
+        provider.verify(person())
+    text = str(caught.value)
+    assert NAME not in text and ID_NUMBER not in text and "13800138000" not in text
 
 
 def test_unknown_result_is_a_provider_error(

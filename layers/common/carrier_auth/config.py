@@ -11,6 +11,10 @@ def env_int(name: str, default: int) -> int:
     return int(raw) if raw.strip() else default
 
 
+def _names(raw: str) -> tuple[str, ...]:
+    return tuple(n.strip().lower() for n in raw.split(",") if n.strip() and n.strip().lower() != "none")
+
+
 @dataclass(frozen=True)
 class Settings:
     sessions_table: str
@@ -21,9 +25,13 @@ class Settings:
     pii_hash_key_secret: str
     callback_secret: str
     carrier_provider: str
+    carrier_fallback: tuple[str, ...]
     juxinli_base_url: str
     juxinli_org: str
     juxinli_secret: str
+    juxinli_query_pwd_key: str
+    moxie_base_url: str
+    moxie_secret: str
     three_factor_base_url: str
     three_factor_secret: str
     input_timeout_seconds: int
@@ -32,6 +40,22 @@ class Settings:
     facade_wait_seconds: int
     callback_allowed_hosts: frozenset[str]
     session_ttl_days: int
+    resend_limit: int
+    resend_interval_seconds: int
+    wrong_code_limit: int
+    max_login_checks: int
+    check_interval_seconds: int
+    yuxin_base_url: str
+    yuxin_secret: str
+    identity_providers: tuple[str, ...]
+    identity_policy: str
+    identity_unknown_rule: str
+    identity_cache_seconds: int
+    identity_cache_table: str
+
+    def carrier_chain(self) -> tuple[str, ...]:
+        """The primary carrier provider, then the ordered fallback (no repeats)."""
+        return tuple(dict.fromkeys((self.carrier_provider, *self.carrier_fallback)))
 
 
 def get_settings() -> Settings:
@@ -46,9 +70,13 @@ def get_settings() -> Settings:
         pii_hash_key_secret=env("PII_HASH_KEY_SECRET", ""),
         callback_secret=env("CALLBACK_SECRET", ""),
         carrier_provider=env("CARRIER_PROVIDER", "juxinli"),
+        carrier_fallback=_names(env("CARRIER_PROVIDER_FALLBACK", "")),
         juxinli_base_url=env("JUXINLI_BASE_URL", "").rstrip("/"),
         juxinli_org=env("JUXINLI_ORG", ""),
         juxinli_secret=env("JUXINLI_SECRET", ""),
+        juxinli_query_pwd_key=env("JUXINLI_QUERY_PASSWORD_FIELD", "") or "queryPwd",
+        moxie_base_url=env("MOXIE_BASE_URL", "").rstrip("/"),
+        moxie_secret=env("MOXIE_SECRET", ""),
         three_factor_base_url=env("THREE_FACTOR_BASE_URL", "").rstrip("/"),
         three_factor_secret=env("THREE_FACTOR_SECRET", ""),
         input_timeout_seconds=env_int("INPUT_TIMEOUT_SECONDS", 300),
@@ -59,4 +87,16 @@ def get_settings() -> Settings:
             h.strip().lower() for h in env("CALLBACK_ALLOWED_HOSTS", "").split(",") if h.strip()
         ),
         session_ttl_days=env_int("SESSION_TTL_DAYS", 30),
+        resend_limit=env_int("RESEND_LIMIT", 5),
+        resend_interval_seconds=env_int("RESEND_INTERVAL_SECONDS", 60),
+        wrong_code_limit=env_int("WRONG_CODE_LIMIT", 5),
+        max_login_checks=env_int("MAX_LOGIN_CHECKS", 60),
+        check_interval_seconds=env_int("CHECK_INTERVAL_SECONDS", 2),
+        yuxin_base_url=env("YUXIN_BASE_URL", "").rstrip("/"),
+        yuxin_secret=env("YUXIN_SECRET", ""),
+        identity_providers=_names(env("IDENTITY_PROVIDERS", "three_factor,yuxin")) or ("three_factor",),
+        identity_policy=env("IDENTITY_POLICY", "fallback"),
+        identity_unknown_rule=env("IDENTITY_UNKNOWN_RULE", "continue"),
+        identity_cache_seconds=env_int("IDENTITY_CACHE_SECONDS", 86400),
+        identity_cache_table=env("IDENTITY_CACHE_TABLE", ""),
     )

@@ -24,11 +24,13 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from botocore.exceptions import ClientError
 
-from . import aws, callback, codes, crypto, sessions
+from . import aws, callback, codes, crypto, identity, numbers, sessions
 from .config import get_settings
 from .envelope import envelope, guide, task_data
 from .errors import ApiError
+from .providers.base import Identity, ProviderError
 from .validation import (
+    IdentityRequest,
     StartRequest,
     SubmitRequest,
     TaskRequest,
@@ -73,9 +75,12 @@ def start(body: str | None) -> tuple[int, dict]:
     mobile = normalise_mobile(req.mobile_no) or req.mobile_no
     id_number = normalise_id_number(req.identity_card) or req.identity_card
     identity = json.dumps({"name": req.name, "id_number": id_number, "mobile": mobile}, ensure_ascii=False)
+    number = numbers.describe(mobile)
     item = {
         "task_id": task_id,
         "user_id": req.userId,
+        "isp": number.isp,
+        "region": number.region,
         "mobile_masked": crypto.mask_mobile(mobile),
         "id_masked": crypto.mask_id_number(id_number),
         "name_masked": crypto.mask_name(req.name),
@@ -94,6 +99,10 @@ def start(body: str | None) -> tuple[int, dict]:
         "settings": {
             "input_timeout": settings.input_timeout_seconds,
             "poll_interval": settings.poll_interval_seconds,
+            "check_interval": settings.check_interval_seconds,
+            "identity_policy": settings.identity_policy,
+            "identity_primary": settings.identity_providers[0],
+            "identity_fallback": settings.identity_providers[1] if len(settings.identity_providers) > 1 else "none",
         },
     }
     try:
@@ -105,7 +114,9 @@ def start(body: str | None) -> tuple[int, dict]:
         raise
     logger.info("task started", extra={"mobile": item["mobile_masked"]})
     item = sessions.wait_for_checkpoint(task_id, 0, _deadline())
-    return 200, render(item)
+    body = render(item)
+    body["data"].update(isp=number.isp, region=number.region)  # extra fields: carrier and region of the number
+    return 200, body
 
 
 # ---------------------------------------------------------------- submit / resend
@@ -130,10 +141,14 @@ def _body_digest(body: str) -> str:
     return hmac.new(crypto.keyed_hash("request-digest").encode(), canonical, hashlib.sha256).hexdigest()
 
 
-def _signal(request: dict[str, Any], code: str | None = None) -> dict[str, Any]:
+def _signal(request: dict[str, Any], session: dict[str, Any], code: str | None = None) -> dict[str, Any]:
     """Claim the parked token, hand the input to the machine, wait for what it answers next."""
     task_id, trace_id, action = request["task_id"], request["traceId"], request["action"]
-    claimed = sessions.claim_token(task_id, trace_id)
+    if action == "resend":
+        refused = _resend_refused(session, trace_id)
+        if refused:
+            return {"status": 200, "body": refused}
+    claimed = sessions.claim_token(task_id, trace_id, count="resends" if action == "resend" else None)
     if claimed is None:
         current = sessions.get(task_id)
         if current is None:  # expired (TTL) between the binding check and the claim
@@ -155,6 +170,21 @@ def _signal(request: dict[str, Any], code: str | None = None) -> dict[str, Any]:
         return {"status": 200, "body": guide(task_id, codes.INPUT_TIMEOUT)}
     item = sessions.wait_for_checkpoint(task_id, int(claimed["seq"]), _deadline())
     return {"status": 200, "body": render(item)}
+
+
+def _resend_refused(session: dict[str, Any], trace_id: str) -> dict | None:
+    """Our own limits, before anything reaches the upstream: at most ``resend_limit`` resends per
+    task and none within ``resend_interval_seconds`` of the last code. The task keeps waiting:
+    the answer carries the still-valid trace_id."""
+    settings = get_settings()
+    if session["status"] != sessions.WAITING_INPUT or session["trace_id"] != trace_id:
+        return None  # the claim decides (stale or final)
+    too_many = int(session.get("resends", 0)) >= settings.resend_limit
+    too_soon = time.time() - int(session.get("code_sent_at", 0)) < settings.resend_interval_seconds
+    if not (too_many or too_soon):
+        return None
+    logger.info("resend refused by our limits", extra={"too_many": too_many, "too_soon": too_soon})
+    return guide(session["task_id"], codes.SMS_TOO_FREQUENT, trace_id=trace_id)
 
 
 @cache
@@ -186,7 +216,7 @@ def signal(action: str, body: str | None) -> tuple[int, dict]:
     delay = 0.05
     while True:
         try:
-            result = run(request=key, code=code)
+            result = run(request=key, session=session, code=code)
             return result["status"], result["body"]
         except IdempotencyAlreadyInProgressError:
             # the same request is being processed right now: answer what it answers
@@ -205,3 +235,26 @@ def status(task_id: str) -> tuple[int, dict]:
     if item["status"] in (sessions.SUCCESS, sessions.DEFEAT):
         body["data"]["result"] = item["status"]  # the callback's outcome, for apps that poll
     return 200, body
+
+
+# ---------------------------------------------------------------- identity checks as APIs
+def identity_check(provider: str, body: str | None) -> tuple[int, dict]:
+    """POST /identity/three-factor and /identity/realname: validate, check (cache first), answer."""
+    req: IdentityRequest = parse(IdentityRequest, body)
+    bad = identity_guide_code(req.mobile_no, req.identity_card, req.name)
+    if bad:  # never pay for a doomed call
+        return 200, guide("", bad)
+    person = Identity(
+        name=req.name,
+        id_number=normalise_id_number(req.identity_card) or req.identity_card,
+        mobile=normalise_mobile(req.mobile_no) or req.mobile_no,
+    )
+    try:
+        result, cached = identity.check(provider, person)
+    except ProviderError as exc:
+        logger.warning("identity provider failed", extra={"provider": provider, "error_type": type(exc).__name__})
+        raise ApiError(503, "身份核验服务暂不可用，请稍后再试") from None
+    data = identity.record(result, cached)
+    logger.info("identity checked", extra={"provider": provider, "verdict": result.verdict, "cached": cached})
+    message = codes.guide_message(data["guide_code"]) if data["guide_code"] else data["message"]
+    return 200, envelope(codes.IN_PROGRESS, message, data)

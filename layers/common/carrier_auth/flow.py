@@ -5,6 +5,7 @@ checkpoint and returns a small outcome for the ASL Choice states (never a secret
 from __future__ import annotations
 
 import json
+import time
 import uuid
 from datetime import datetime, timezone
 from typing import Any, Callable
@@ -13,11 +14,11 @@ from aws_lambda_powertools import Logger
 from boto3.dynamodb.conditions import Attr
 from botocore.exceptions import ClientError
 
-from . import codes, crypto, events, sessions
+from . import codes, crypto, events, identity, sessions
 from .config import get_settings
 from .errors import SessionNotFound
 from .providers.base import CarrierStep, Identity
-from .providers.registry import carrier_provider, identity_provider
+from .providers.registry import carrier_provider
 
 logger = Logger(child=True)
 
@@ -43,41 +44,56 @@ def _utc_now() -> str:
 
 
 # ---------------------------------------------------------------- identity pre-check
-def identity_step(task_id: str) -> dict[str, str]:
+def identity_step(task_id: str, provider: str) -> dict[str, str]:
+    """One provider's check for the task's person, recorded on the session (cache first)."""
     session = _session(task_id)
-    result = identity_provider().verify(_identity(session))
-    record = {
-        "verdict": result.verdict,
-        "provider": result.provider,
-        "isp": result.isp,
-        "raw_code": result.raw_code,
-        "raw_message": result.raw_message,
-        "request_id": result.request_id,
-    }
-    logger.info("identity checked", extra={"verdict": result.verdict, "provider": result.provider})
-    if result.verdict in ("inconsistent", "invalid"):
-        guide = result.guide_code or codes.IDENTITY_MISMATCH
-        sessions.checkpoint(
-            task_id, sessions.FAILED, sessions.answer(codes.IN_PROGRESS, guide), {"identity_check": record}
-        )
-        return {"verdict": "rejected"}
-    sessions.update(task_id, {"identity_check": record})
+    result, cached = identity.check(provider, _identity(session))
+    rec = identity.record(result, cached)
+    logger.info("identity checked", extra={"verdict": result.verdict, "provider": provider, "cached": cached})
+    sessions.update(task_id, {f"identity_{provider}": rec})
     return {"verdict": result.verdict}
+
+
+def _identity_decision(event: dict) -> dict:
+    """After the checks the policy asked for: stop the task only on a definite mismatch."""
+    session = _session(event["task_id"])
+    checks = {p: session[f"identity_{p}"] for p in get_settings().identity_providers if f"identity_{p}" in session}
+    reject, guide = identity.decide(checks)
+    if reject:
+        sessions.checkpoint(event["task_id"], sessions.FAILED, sessions.answer(codes.IN_PROGRESS, guide))
+        return {"verdict": "rejected"}
+    return {"verdict": "accepted"}
 
 
 # ---------------------------------------------------------------- carrier steps
 def _route(session: dict[str, Any], provider: str, step: CarrierStep) -> dict[str, str]:
     """Persist what the provider said and turn it into the outcome the ASL routes on."""
     task_id = session["task_id"]
-    extra = {
+    settings = get_settings()
+    extra: dict[str, Any] = {
         "provider": provider,
         "provider_state": {**session.get("provider_state", {}), **step.state},
         "upstream": {"code": step.raw_code, "message": step.raw_message},
     }
     logger.info("carrier step", extra={"outcome": step.outcome, "guide_code": step.guide_code, "upstream_code": step.raw_code})
     if step.outcome == "NEED_INPUT":
+        if step.guide_code in (codes.WRONG_SMS_CODE, codes.WRONG_IMAGE_CODE, codes.WRONG_QUERY_PASSWORD):
+            extra["wrong_codes"] = int(session.get("wrong_codes", 0)) + 1
+            if extra["wrong_codes"] >= settings.wrong_code_limit:  # our own limit, before any more upstream calls
+                ans = sessions.answer(codes.IN_PROGRESS, codes.TOO_MANY_WRONG_CODES)
+                sessions.checkpoint(task_id, sessions.FAILED, ans, extra)
+                return {"outcome": "FAILED"}
+        if step.guide_code == codes.NEED_SMS_CODE:
+            extra["code_sent_at"] = int(time.time())
         pending = sessions.answer(codes.IN_PROGRESS, step.guide_code, step.guide_message or None, step.auth_image or "")
         sessions.update(task_id, {**extra, "pending": pending})
+    elif step.outcome == "WORKING":
+        extra["checks"] = int(session.get("checks", 0)) + 1
+        if extra["checks"] > settings.max_login_checks:
+            logger.warning("upstream login undecided after the check bound", extra={"checks": extra["checks"]})
+            sessions.checkpoint(task_id, sessions.FAILED, sessions.answer(codes.IN_PROGRESS, codes.CARRIER_BUSY), extra)
+            return {"outcome": "FAILED"}
+        sessions.update(task_id, extra)
     elif step.outcome == "COLLECTING":
         sessions.checkpoint(task_id, sessions.COLLECTING, sessions.answer(codes.SUBMITTED), {**extra, "polls": 0})
     elif step.guide_code:
@@ -88,25 +104,62 @@ def _route(session: dict[str, Any], provider: str, step: CarrierStep) -> dict[st
     return {"outcome": step.outcome}
 
 
+def _current_provider(session: dict[str, Any]) -> tuple[str, Any]:
+    name = session.get("provider") or get_settings().carrier_chain()[0]
+    return name, carrier_provider(name)
+
+
 def _login(event: dict) -> dict:
     session = _session(event["task_id"])
-    provider = carrier_provider()
-    return _route(session, provider.name, provider.login(_identity(session), _password(session)))
+    name, provider = _current_provider(session)
+    return _route(session, name, provider.login(_identity(session), _password(session)))
 
 
 def _submit(event: dict) -> dict:
     session = _session(event["task_id"])
     code = crypto.decrypt(session["task_id"], event["input"]["code_enc"])
-    provider = carrier_provider()
+    name, provider = _current_provider(session)
     step = provider.submit(session.get("provider_state", {}), _identity(session), _password(session), code)
-    return _route(session, provider.name, step)
+    return _route(session, name, step)
 
 
 def _resend(event: dict) -> dict:
     session = _session(event["task_id"])
-    provider = carrier_provider()
+    name, provider = _current_provider(session)
     step = provider.resend(session.get("provider_state", {}), _identity(session), _password(session))
-    return _route(session, provider.name, step)
+    return _route(session, name, step)
+
+
+def _check(event: dict) -> dict:
+    session = _session(event["task_id"])
+    name, provider = _current_provider(session)
+    return _route(session, name, provider.check(session.get("provider_state", {})))
+
+
+def _failover(event: dict) -> dict:
+    """The current provider stayed unavailable at login (after ASL retries): try the next one."""
+    session = _session(event["task_id"])
+    chain = get_settings().carrier_chain()
+    tried = list(session.get("providers_tried") or [session.get("provider") or chain[0]])
+    following = [name for name in chain if name not in tried]
+    if following:
+        logger.warning("carrier provider unavailable, failing over", extra={"from": tried[-1], "to": following[0]})
+        sessions.update(
+            event["task_id"],
+            {"provider": following[0], "provider_state": {}, "providers_tried": [*tried, following[0]]},
+        )
+        return {"outcome": "RETRY"}
+    logger.error("every carrier provider is unavailable", extra={"tried": tried})
+    ans = sessions.answer(codes.IN_PROGRESS, codes.CARRIER_BUSY)
+    sessions.checkpoint(event["task_id"], sessions.FAILED, ans, {"providers_tried": tried})
+    return {"outcome": "FAILED"}
+
+
+def _busy(event: dict) -> dict:
+    """The provider stayed unavailable for a submit / resend: say so, keep waiting for input."""
+    pending = sessions.answer(codes.IN_PROGRESS, codes.CARRIER_BUSY)
+    sessions.update(event["task_id"], {"pending": pending})
+    return {"outcome": "NEED_INPUT"}
 
 
 def _park(event: dict) -> dict:
@@ -121,14 +174,24 @@ def _park(event: dict) -> dict:
 
 def _poll(event: dict) -> dict:
     session = _session(event["task_id"])
-    result = carrier_provider().poll(session.get("provider_state", {}))
-    polls = int(session.get("polls", 0)) + 1
+    _name, provider = _current_provider(session)
+    result = provider.poll(session.get("provider_state", {}))
     state = {**session.get("provider_state", {}), **result.state}
-    sessions.update(session["task_id"], {"polls": polls, "provider_state": state})
-    if result.status == "SUCCESS":
+    return _count_poll(session, result.status, {"provider_state": state}, result.raw_code)
+
+
+def _poll_failed(event: dict) -> dict:
+    """A poll that stayed unavailable after retries counts against the bound like any other."""
+    return _count_poll(_session(event["task_id"]), "RUNNING", {}, "unavailable")
+
+
+def _count_poll(session: dict[str, Any], status: str, values: dict[str, Any], raw_code: str) -> dict:
+    polls = int(session.get("polls", 0)) + 1
+    sessions.update(session["task_id"], {"polls": polls, **values})
+    if status == "SUCCESS":
         return {"outcome": codes.CALLBACK_SUCCESS}
-    if result.status == "FAILED":
-        logger.info("collection failed", extra={"upstream_code": result.raw_code})
+    if status == "FAILED":
+        logger.info("collection failed", extra={"upstream_code": raw_code})
         return {"outcome": codes.CALLBACK_DEFEAT}
     if polls >= get_settings().max_collect_polls:
         logger.warning("collection still running after the poll bound", extra={"polls": polls})
@@ -222,8 +285,13 @@ ACTIONS: dict[str, Callable[[dict], dict]] = {
     "login": _login,
     "submit": _submit,
     "resend": _resend,
+    "identity": _identity_decision,
+    "check": _check,
+    "failover": _failover,
+    "busy": _busy,
     "park": _park,
     "poll": _poll,
+    "poll_failed": _poll_failed,
     "finish": _finish,
     "timeout": _timeout,
     "fail": _fail,

@@ -145,15 +145,24 @@ def checkpoint(
     return _plain(resp["Attributes"])
 
 
-def claim_token(task_id: str, trace_id: str) -> dict | None:
-    """Atomically take the parked task token; None when the task is not waiting on this trace_id."""
+def claim_token(task_id: str, trace_id: str, count: str | None = None) -> dict | None:
+    """Atomically take the parked task token; None when the task is not waiting on this trace_id.
+
+    ``count`` names a counter attribute to increment in the same write (e.g. ``resends``)."""
+    expr = "SET #status = :processing, #updated_at = :now REMOVE #task_token"
+    names = {"#status": "status", "#updated_at": "updated_at", "#task_token": "task_token"}
+    values: dict[str, Any] = {":processing": PROCESSING, ":now": _now()}
+    if count:
+        expr += " ADD #count :one"
+        names["#count"] = count
+        values[":one"] = 1
     try:
         resp = _table().update_item(
             Key={"task_id": task_id},
-            UpdateExpression="SET #status = :processing, #updated_at = :now REMOVE #task_token",
+            UpdateExpression=expr,
             ConditionExpression=Attr("status").eq(WAITING_INPUT) & Attr("trace_id").eq(trace_id),
-            ExpressionAttributeNames={"#status": "status", "#updated_at": "updated_at", "#task_token": "task_token"},
-            ExpressionAttributeValues={":processing": PROCESSING, ":now": _now()},
+            ExpressionAttributeNames=names,
+            ExpressionAttributeValues=values,
             ReturnValues="ALL_OLD",
         )
     except ClientError as exc:

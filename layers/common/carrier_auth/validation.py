@@ -47,6 +47,14 @@ def _parse_callback_set(value: Any) -> Any:
     return value
 
 
+class IdentityRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, coerce_numbers_to_str=True)
+    userId: str = Field(min_length=1, max_length=128)
+    name: str = Field(min_length=1, max_length=64)
+    identity_card: str = Field(min_length=1, max_length=32)
+    mobile_no: str = Field(min_length=1, max_length=32)
+
+
 class StartRequest(_Base):
     name: str = Field(min_length=1, max_length=64)
     password: str = Field(min_length=1, max_length=128)

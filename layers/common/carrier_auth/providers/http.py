@@ -50,6 +50,16 @@ def post_json(
     return _request("POST", url, json=json, headers=headers, timeout=timeout)
 
 
+def post_form(
+    url: str,
+    data: dict[str, Any],
+    headers: dict[str, str] | None = None,
+    timeout: Timeout = DEFAULT_TIMEOUT,
+) -> Any:
+    """POST ``data`` form-encoded and return the parsed JSON answer."""
+    return _request("POST", url, data=data, headers=headers, timeout=timeout)
+
+
 def get_json(
     url: str,
     params: dict[str, Any] | None = None,

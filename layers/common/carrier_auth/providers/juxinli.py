@@ -1,12 +1,44 @@
 """聚信立 Juxinli orgApi v2 carrier adapter (seed 003, providers.md section 2).
 
 Login = application form (``data.token``, ``data.datasource.website``) then a first collect
-request; submit and resend are further collect requests. ``process_code`` is mapped to the
-gateway's guide codes in ``_classify``. Collection progress is polled with a report access token
-(cached in the step state as ``access_token``) and the job status call.
+request (``captcha: ""``, ``type: ""``); submit and resend are further collect requests. The step
+state keeps what the next call needs and nothing secret: ``token``, ``website`` and ``next_type``
+(the last answer's ``req_msg_tpl.type``: ``SUBMIT_CAPTCHA``, or ``SUBMIT_QUERY_PWD`` after 10022,
+when ``submit`` sends the code in the ``query_pwd_key`` field - public code shows both
+``queryPwd`` and ``query_pwd``, so the name is a constructor argument).
 
-The answers of the two polling calls are not public. Assumed shapes (verify against the
-provider's docs; the mapping lives in ``_JOB_STATUSES`` and ``_job_result`` only):
+``process_code`` -> (outcome, guide code) lives in ``_classify``:
+
+| process_code | outcome |
+|---|---|
+| 10002, 10001 (second code) | NEED_INPUT 90001 |
+| 10006 (expired, a new code was sent) | NEED_INPUT 90001, the upstream text as guide_message |
+| 10017, 10018 (send CXXD to 10001) | NEED_INPUT 90001, the carrier's instruction as guide_message |
+| 10004 | NEED_INPUT 90007 |
+| 10022 / 10023 | NEED_INPUT 90036 / 90037 (query password; extension codes) |
+| 10003 | FAILED 90006, 90021 when the text says the account is locked |
+| 10007 | FAILED 90009 |
+| 10008 | COLLECTING; with ``finish: false`` and ``next_datasource.website`` the adapter collects again for that website (same token and credentials, ``captcha``/``type`` empty, at most ``MAX_CONTINUATIONS`` times) and maps that answer |
+| 30000 | busy (guide_rules says 90035, or says nothing and the text mentions busy/network): ``ProviderUnavailable``; otherwise ``guide_rules.guide_for_text``: an input guide -> NEED_INPUT, any other -> FAILED, none -> FAILED "" (103) |
+| 0, anything else | FAILED "" (103), raw code and text kept |
+
+The failure shape ``{"success": false, "message": m}``: busy -> ``ProviderUnavailable``; a message
+guide_rules knows (暂不支持该地区 90033, 禁用服务密码 90022, 未激活 90023, 未实名 90024,
+账号状态异常 90025, ...) -> a FAILED step with that guide (NEED_INPUT for an input guide) from
+login/submit/resend; anything else -> ``ProviderError``.
+
+Website hint: the application carries ``skip_mobile: false`` and ``selected_website`` computed
+from the number (``numbers.describe``: carrier prefix + ISO 3166-2:CN province letters, e.g.
+``chinamobilejs``), omitted when carrier or province is unknown. UNVERIFIED: one public
+integration sends ``selected_website`` as a list of ``{"category", "name"}`` objects (extra, e.g.
+e-commerce, datasources) rather than a name; ``selected_website_shape`` chooses ``"name"``
+(default), ``"list"`` (``[{"category": "mobile", "name": hint}]``) or ``"none"``. The website used
+afterwards is always the one the application answer names.
+
+Collection progress is polled with a report access token (cached in the state as
+``access_token``) and the job status call; the flow bounds the number of polls. The answers of
+the two polling calls are not public. Assumed shapes (verify against the provider's docs; the
+mapping lives in ``_JOB_STATUSES`` and ``_job_result`` only):
 
     GET /api/v2/access_report_token?org_name=..&client_secret=..&hours=24
     -> {"success": true, "code": 200, "access_token": "<hex>", "note": "..."}
@@ -20,18 +52,11 @@ Either call may answer the usual failure shape ``{"success": false, "message": "
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
-from ..codes import (
-    CARRIER_BUSY,
-    NEED_SMS_CODE,
-    PASSWORD_LOCKED,
-    SIMPLE_PASSWORD,
-    SMS_TOO_FREQUENT,
-    WRONG_PASSWORD,
-    WRONG_SMS_CODE,
-    guide_message,
-)
+from .. import codes
+from ..numbers import describe
+from . import guide_rules
 from .base import (
     CarrierOutcome,
     CarrierStep,
@@ -44,11 +69,36 @@ from .base import (
 from .http import DEFAULT_TIMEOUT, Timeout, get_json, post_json
 
 SECOND_SMS_MESSAGE = "请输入第二条短信验证码"
+CXXD_MESSAGE = "请用本机发送CXXD至10001获取短信验证码"
 REPORT_TOKEN_HOURS = 24
+# finish:false continuations followed within one call before answering COLLECTING
+MAX_CONTINUATIONS = 3
 
-_BUSY_WORDS = ("繁忙", "busy")
-_SMS_LIMIT_WORDS = ("上限", "频繁")
-_LOCKED_WORDS = ("锁定",)
+SUBMIT_CAPTCHA = "SUBMIT_CAPTCHA"
+SUBMIT_QUERY_PWD = "SUBMIT_QUERY_PWD"
+RESEND_CAPTCHA = "RESEND_CAPTCHA"
+
+WebsiteShape = Literal["name", "list", "none"]
+
+# numbers.describe() carrier -> Juxinli website prefix
+CARRIER_WEBSITES: dict[str, str] = {
+    "中国移动": "chinamobile",
+    "中国联通": "chinaunicom",
+    "中国电信": "chinatelecom",
+}
+# Province (as numbers.PROVINCES spells it) -> lower-case ISO 3166-2:CN letters.
+PROVINCE_CODES: dict[str, str] = {
+    "北京": "bj", "天津": "tj", "河北": "he", "山西": "sx", "内蒙古": "nm", "辽宁": "ln",
+    "吉林": "jl", "黑龙江": "hl", "上海": "sh", "江苏": "js", "浙江": "zj", "安徽": "ah",
+    "福建": "fj", "江西": "jx", "山东": "sd", "河南": "ha", "湖北": "hb", "湖南": "hn",
+    "广东": "gd", "广西": "gx", "海南": "hi", "重庆": "cq", "四川": "sc", "贵州": "gz",
+    "云南": "yn", "西藏": "xz", "陕西": "sn", "甘肃": "gs", "青海": "qh", "宁夏": "nx",
+    "新疆": "xj",
+}  # fmt: skip
+
+# Only used when guide_rules has no opinion on a text.
+_BUSY_WORDS = ("繁忙", "系统忙", "busy", "网络", "network")
+_QUERY_PASSWORD_GUIDES = frozenset({codes.NEED_QUERY_PASSWORD, codes.WRONG_QUERY_PASSWORD})
 
 # Job status text -> collection status (assumed values, see the module docstring).
 _JOB_STATUSES: dict[str, CollectStatus] = {
@@ -56,6 +106,14 @@ _JOB_STATUSES: dict[str, CollectStatus] = {
     "完成": "SUCCESS",
     "失败": "FAILED",
 }
+
+
+def website_for_mobile(mobile: str) -> str:
+    """The Juxinli website a number most likely belongs to (``chinamobilejs``), or ""."""
+    info = describe(mobile)
+    prefix = CARRIER_WEBSITES.get(info.isp, "")
+    province = PROVINCE_CODES.get(info.province, "")
+    return f"{prefix}{province}" if prefix and province else ""
 
 
 class JuxinliProvider:
@@ -69,36 +127,51 @@ class JuxinliProvider:
         org_name: str,
         client_secret: str,
         timeout: Timeout = DEFAULT_TIMEOUT,
+        query_pwd_key: str = "queryPwd",
+        selected_website_shape: WebsiteShape = "name",
     ) -> None:
+        if selected_website_shape not in ("name", "list", "none"):
+            raise ValueError(f"unknown selected_website_shape {selected_website_shape!r}")
+        if not query_pwd_key:
+            raise ValueError("query_pwd_key must not be empty")
         self._base_url = base_url.rstrip("/")
         self._org_name = org_name
         self._client_secret = client_secret
         self._timeout = timeout
+        self._query_pwd_key = query_pwd_key
+        self._website_shape = selected_website_shape
 
     def login(self, identity: Identity, password: str) -> CarrierStep:
-        data = self._post(
-            f"/orgApi/rest/v2/applications/{self._org_name}",
-            {
-                "basic_info": {
-                    "name": identity.name,
-                    "id_card_num": identity.id_number,
-                    "cell_phone_num": identity.mobile,
-                }
-            },
-        )
-        website = _text(_dict(data, "datasource"), "website")
-        state = {"token": _text(data, "token"), "website": website}
+        try:
+            data = self._post(f"/orgApi/rest/v2/applications/{self._org_name}", self._application(identity))
+        except _Refused as refused:
+            return refused.step({})
+        state = {
+            "token": _text(data, "token"),
+            "website": _text(_dict(data, "datasource"), "website"),
+            "next_type": SUBMIT_CAPTCHA,
+        }
         return self._collect(state, identity, password, captcha="", request_type="")
 
     def submit(
         self, state: dict[str, Any], identity: Identity, password: str, code: str
     ) -> CarrierStep:
-        return self._collect(state, identity, password, captcha=code, request_type="SUBMIT_CAPTCHA")
+        request_type = str(state.get("next_type") or SUBMIT_CAPTCHA)
+        if request_type == SUBMIT_QUERY_PWD:
+            return self._collect(
+                state, identity, password, captcha="", request_type=request_type,
+                extra={self._query_pwd_key: code},
+            )  # fmt: skip
+        return self._collect(state, identity, password, captcha=code, request_type=request_type)
 
     def resend(self, state: dict[str, Any], identity: Identity, password: str) -> CarrierStep:
-        return self._collect(state, identity, password, captcha="", request_type="RESEND_CAPTCHA")
+        return self._collect(state, identity, password, captcha="", request_type=RESEND_CAPTCHA)
+
+    def check(self, state: dict[str, Any]) -> CarrierStep:
+        raise ProviderError("juxinli has no asynchronous login")
 
     def poll(self, state: dict[str, Any]) -> CollectResult:
+        """One job-status call (the flow bounds how often it is made)."""
         token = _text(state, "token")
         access_token = state.get("access_token") or self._report_token()
         body = get_json(
@@ -111,6 +184,22 @@ class JuxinliProvider:
             timeout=self._timeout,
         )
         return _job_result(_data(body), {**state, "access_token": access_token})
+
+    def _application(self, identity: Identity) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "basic_info": {
+                "name": identity.name,
+                "id_card_num": identity.id_number,
+                "cell_phone_num": identity.mobile,
+            },
+            "skip_mobile": False,
+        }
+        website = website_for_mobile(identity.mobile)
+        if website and self._website_shape == "name":
+            body["selected_website"] = website
+        elif website and self._website_shape == "list":
+            body["selected_website"] = [{"category": "mobile", "name": website}]
+        return body
 
     def _report_token(self) -> str:
         body = get_json(
@@ -133,19 +222,37 @@ class JuxinliProvider:
         *,
         captcha: str,
         request_type: str,
+        extra: dict[str, str] | None = None,
     ) -> CarrierStep:
-        session_state = {"token": _text(state, "token"), "website": _text(state, "website")}
-        data = self._post(
-            "/orgApi/rest/v2/messages/collect/req",
-            {
-                **session_state,
-                "account": identity.mobile,
-                "password": password,
-                "captcha": captcha,
-                "type": request_type,
-            },
-        )
+        session_state = {
+            "token": _text(state, "token"),
+            "website": _text(state, "website"),
+            "next_type": str(state.get("next_type") or SUBMIT_CAPTCHA),
+        }
+        request = {
+            "token": session_state["token"],
+            "account": identity.mobile,
+            "password": password,
+            "captcha": captcha,
+            "type": request_type,
+            **(extra or {}),
+        }
+        try:
+            data = self._post_collect(request, session_state["website"])
+            for _ in range(MAX_CONTINUATIONS):
+                website = _next_website(data)
+                if not website:
+                    break
+                session_state["website"] = website
+                request = {**request, "captcha": "", "type": ""}
+                request.pop(self._query_pwd_key, None)
+                data = self._post_collect(request, website)
+        except _Refused as refused:
+            return refused.step(session_state)
         return _step(data, session_state)
+
+    def _post_collect(self, request: dict[str, Any], website: str) -> dict[str, Any]:
+        return self._post("/orgApi/rest/v2/messages/collect/req", {**request, "website": website})
 
     def _post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
         return _data(post_json(self._url(path), payload, timeout=self._timeout))
@@ -154,27 +261,56 @@ class JuxinliProvider:
         return f"{self._base_url}{path}"
 
 
+class _Refused(ProviderError):
+    """``success: false`` with a message guide_rules knows: a step answer, not a system error."""
+
+    def __init__(self, message: str, guide_code: str) -> None:
+        super().__init__(f"Juxinli refused the call: {message}")
+        self.message = message
+        self.guide_code = guide_code
+
+    def step(self, state: dict[str, Any]) -> CarrierStep:
+        outcome: CarrierOutcome = "NEED_INPUT" if self.guide_code in codes.INPUT_GUIDES else "FAILED"
+        return CarrierStep(
+            outcome=outcome,
+            guide_code=self.guide_code,
+            guide_message=codes.guide_message(self.guide_code),
+            state=_with_next_type(state, self.guide_code),
+            raw_message=self.message,
+        )
+
+
 def _classify(process_code: str, content: str) -> tuple[CarrierOutcome, str, str]:
     """The one place where a ``process_code`` becomes (outcome, guide code, guide message)."""
     match process_code:
         case "10002":
-            return "NEED_INPUT", NEED_SMS_CODE, guide_message(NEED_SMS_CODE)
+            return "NEED_INPUT", codes.NEED_SMS_CODE, codes.guide_message(codes.NEED_SMS_CODE)
         case "10001":
-            return "NEED_INPUT", NEED_SMS_CODE, SECOND_SMS_MESSAGE
+            return "NEED_INPUT", codes.NEED_SMS_CODE, SECOND_SMS_MESSAGE
         case "10006":
-            return "NEED_INPUT", NEED_SMS_CODE, content or guide_message(NEED_SMS_CODE)
+            return "NEED_INPUT", codes.NEED_SMS_CODE, content or codes.guide_message(codes.NEED_SMS_CODE)
+        case "10017" | "10018":
+            return "NEED_INPUT", codes.NEED_SMS_CODE, content or CXXD_MESSAGE
         case "10004":
-            return "NEED_INPUT", WRONG_SMS_CODE, guide_message(WRONG_SMS_CODE)
+            return "NEED_INPUT", codes.WRONG_SMS_CODE, codes.guide_message(codes.WRONG_SMS_CODE)
+        case "10022":
+            return "NEED_INPUT", codes.NEED_QUERY_PASSWORD, codes.guide_message(codes.NEED_QUERY_PASSWORD)
+        case "10023":
+            return "NEED_INPUT", codes.WRONG_QUERY_PASSWORD, codes.guide_message(codes.WRONG_QUERY_PASSWORD)
         case "10008":
             return "COLLECTING", "", ""
         case "10003":
-            guide = PASSWORD_LOCKED if _mentions(content, _LOCKED_WORDS) else WRONG_PASSWORD
-            return "FAILED", guide, guide_message(guide)
+            locked = guide_rules.guide_for_text(content) == codes.PASSWORD_LOCKED
+            guide = codes.PASSWORD_LOCKED if locked else codes.WRONG_PASSWORD
+            return "FAILED", guide, codes.guide_message(guide)
         case "10007":
-            return "FAILED", SIMPLE_PASSWORD, guide_message(SIMPLE_PASSWORD)
+            return "FAILED", codes.SIMPLE_PASSWORD, codes.guide_message(codes.SIMPLE_PASSWORD)
         case "30000":
-            guide = SMS_TOO_FREQUENT if _mentions(content, _SMS_LIMIT_WORDS) else CARRIER_BUSY
-            return "FAILED", guide, guide_message(guide)
+            guide = guide_rules.guide_for_text(content)
+            if _is_busy(content, guide):
+                raise ProviderUnavailable(f"Juxinli 30000, carrier busy: {content}")
+            outcome: CarrierOutcome = "NEED_INPUT" if guide in codes.INPUT_GUIDES else "FAILED"
+            return outcome, guide, codes.guide_message(guide)
         case _:
             return "FAILED", "", ""
 
@@ -183,6 +319,12 @@ def _step(data: dict[str, Any], state: dict[str, Any]) -> CarrierStep:
     raw_code = str(data.get("process_code", "")).strip()
     content = str(data.get("content") or "")
     outcome, guide_code, message = _classify(raw_code, content)
+    template = data.get("req_msg_tpl")
+    template_type = template.get("type") if isinstance(template, dict) else None
+    if isinstance(template_type, str) and template_type:
+        state = {**state, "next_type": template_type}
+    else:
+        state = _with_next_type(state, guide_code)
     return CarrierStep(
         outcome=outcome,
         guide_code=guide_code,
@@ -191,6 +333,35 @@ def _step(data: dict[str, Any], state: dict[str, Any]) -> CarrierStep:
         raw_code=raw_code,
         raw_message=content,
     )
+
+
+def _with_next_type(state: dict[str, Any], guide_code: str) -> dict[str, Any]:
+    """The request type the next submit sends when the answer names none: what the guide asks
+    for, or what was asked before."""
+    if not state:
+        return state
+    if guide_code in _QUERY_PASSWORD_GUIDES:
+        return {**state, "next_type": SUBMIT_QUERY_PWD}
+    if guide_code in codes.INPUT_GUIDES:
+        return {**state, "next_type": SUBMIT_CAPTCHA}
+    return state
+
+
+def _next_website(data: dict[str, Any]) -> str:
+    """The website a ``10008, finish: false`` answer continues with, or ""."""
+    if str(data.get("process_code", "")).strip() != "10008":
+        return ""
+    if str(data.get("finish")).lower() != "false":
+        return ""
+    following = data.get("next_datasource")
+    website = following.get("website") if isinstance(following, dict) else None
+    return website if isinstance(website, str) else ""
+
+
+def _is_busy(text: str, guide: str) -> bool:
+    """Transient: guide_rules says busy, or knows nothing and the text mentions busy/network.
+    (升级/维护 texts that also say 稍后再试 are upgrades: guide_rules names them first.)"""
+    return guide == codes.CARRIER_BUSY or (not guide and _mentions(text, _BUSY_WORDS))
 
 
 def _job_result(data: dict[str, Any], state: dict[str, Any]) -> CollectResult:
@@ -218,8 +389,11 @@ def _check_success(body: Any) -> None:
     if str(body.get("success")).lower() == "true":
         return
     message = str(body.get("message") or "")
-    if _mentions(message, _BUSY_WORDS):
+    guide = guide_rules.guide_for_text(message)
+    if _is_busy(message, guide):
         raise ProviderUnavailable(f"Juxinli is busy: {message}")
+    if guide:
+        raise _Refused(message, guide)
     raise ProviderError(f"Juxinli refused the call: {message}")
 
 

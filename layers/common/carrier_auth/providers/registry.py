@@ -15,19 +15,39 @@ def _secret(name: str) -> dict:
     return value
 
 
-def carrier_provider() -> CarrierProvider:
+def carrier_provider(name: str | None = None) -> CarrierProvider:
+    """The named carrier provider (default: the deployment's primary)."""
     settings = get_settings()
-    if settings.carrier_provider == "juxinli":
+    name = name or settings.carrier_provider
+    if name == "juxinli":
         from .juxinli import JuxinliProvider
 
         creds = _secret(settings.juxinli_secret)
-        return JuxinliProvider(settings.juxinli_base_url, settings.juxinli_org, creds["client_secret"])
-    raise ProviderError(f"unsupported carrier provider: {settings.carrier_provider}")
+        return JuxinliProvider(
+            settings.juxinli_base_url,
+            settings.juxinli_org,
+            creds["client_secret"],
+            query_pwd_key=settings.juxinli_query_pwd_key,
+        )
+    if name == "moxie":
+        from .moxie import MoxieProvider
+
+        creds = _secret(settings.moxie_secret)
+        return MoxieProvider(settings.moxie_base_url, creds["apikey"])
+    raise ProviderError(f"unsupported carrier provider: {name}")
 
 
-def identity_provider() -> IdentityProvider:
-    from .three_factor import ThreeFactorProvider
-
+def identity_provider(name: str) -> IdentityProvider:
     settings = get_settings()
-    creds = _secret(settings.three_factor_secret)
-    return ThreeFactorProvider(settings.three_factor_base_url, creds["token"])
+    if name == "three_factor":
+        from .three_factor import ThreeFactorProvider
+
+        creds = _secret(settings.three_factor_secret)
+        return ThreeFactorProvider(settings.three_factor_base_url, creds["token"])
+    if name == "yuxin":
+        from .yuxin import YuxinProvider
+
+        creds = _secret(settings.yuxin_secret)
+        options = {k: creds[k] for k in ("mode", "iv_length", "key_encoding", "output_encoding", "form") if k in creds}
+        return YuxinProvider(settings.yuxin_base_url, creds["token"], creds["aes_key"], **options)
+    raise ProviderError(f"unsupported identity provider: {name}")

@@ -4,7 +4,11 @@ Tencent Cloud's ``PhoneVerification``.
 Reply: ``errcode`` (0 ok), ``errmsg``, ``data{traceNo, result{responseJson{Response{Result,
 Description, Isp, RequestId}}}, status}``. The seed types ``result`` as a string, its example
 shows an object: both (and a string ``responseJson``) are accepted. ``Result`` is mapped in
-``_VERDICTS``; -11 (verification centre busy) is transient.
+``_VERDICTS``; -11 (verification centre busy) is transient. Tencent's own API errors
+(``Response.Error{Code, Message}``) raise: ``InternalError*`` / ``RequestLimitExceeded*`` as
+``ProviderUnavailable``, any other code as ``ProviderError``; their ``Message`` is never quoted.
+An ``errcode`` other than 0 is a ``ProviderError`` whose ``errmsg`` has the person's own values
+masked. ``request_id`` is Tencent's ``RequestId``, or the aggregator's ``traceNo`` without one.
 """
 
 from __future__ import annotations
@@ -65,11 +69,12 @@ class ThreeFactorProvider:
             headers={"Authorization": self._token},
             timeout=self._timeout,
         )
-        return self._result(_tencent_response(body))
+        response, trace_no = _tencent_response(body, identity)
+        return self._result(response, trace_no)
 
-    def _result(self, response: dict[str, Any]) -> IdentityResult:
+    def _result(self, response: dict[str, Any], trace_no: str = "") -> IdentityResult:
         raw_code = str(response.get("Result", "")).strip()
-        request_id = str(response.get("RequestId") or "")
+        request_id = str(response.get("RequestId") or trace_no)
         if raw_code == BUSY_RESULT:
             raise ProviderUnavailable(f"three-factor busy (Result -11, RequestId {request_id})")
         if raw_code not in _VERDICTS:
@@ -86,28 +91,38 @@ class ThreeFactorProvider:
         )
 
 
-def _tencent_response(body: Any) -> dict[str, Any]:
-    """Unwrap the aggregator envelope down to Tencent's ``Response`` object."""
+def _tencent_response(body: Any, identity: Identity) -> tuple[dict[str, Any], str]:
+    """Unwrap the aggregator envelope down to Tencent's ``Response`` object (and ``traceNo``)."""
     envelope = _object(body, "body")
     errcode = str(envelope.get("errcode")).strip()
     if errcode != "0":
-        raise ProviderError(f"three-factor errcode {errcode}: {envelope.get('errmsg') or ''}")
+        errmsg = _mask(str(envelope.get("errmsg") or ""), identity)
+        raise ProviderError(f"three-factor errcode {errcode}: {errmsg}")
     data = _object(envelope.get("data"), "data")
+    trace_no = str(data.get("traceNo") or "")
     result = _object(data.get("result"), "data.result")
     response_json = _object(result.get("responseJson"), "responseJson")
     response = _object(response_json.get("Response"), "Response")
     if "Error" in response:
-        _raise_tencent_error(_object(response["Error"], "Response.Error"), response)
-    return response
+        _raise_tencent_error(_object(response["Error"], "Response.Error"), response, trace_no)
+    return response, trace_no
 
 
-def _raise_tencent_error(error: dict[str, Any], response: dict[str, Any]) -> NoReturn:
+def _raise_tencent_error(error: dict[str, Any], response: dict[str, Any], trace_no: str) -> NoReturn:
     # Only the code: Tencent's Message can quote parameter values (names, id numbers).
     code = str(error.get("Code") or "")
-    message = f"Tencent error {code} (RequestId {response.get('RequestId') or ''})"
+    message = f"Tencent error {code} (RequestId {response.get('RequestId') or trace_no})"
     if any(word in code for word in _TRANSIENT_ERROR_CODES):
         raise ProviderUnavailable(message)
     raise ProviderError(message)
+
+
+def _mask(text: str, identity: Identity) -> str:
+    """``text`` with the person's own values masked (upstream messages may quote parameters)."""
+    for value in (identity.id_number, identity.name, identity.mobile):
+        if value:
+            text = text.replace(value, "***")
+    return text
 
 
 def _object(value: Any, what: str) -> dict[str, Any]:

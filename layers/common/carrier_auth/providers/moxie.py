@@ -1,0 +1,416 @@
+"""魔蝎 Moxie carrier v3 adapter (seed 000's brand, providers.md section 3).
+
+Moxie is asynchronous: creating a task, submitting an input and asking for a new SMS code only
+start work upstream; the decision shows up later in the task status. Every call here therefore
+ends by *waiting for a decision*: the status is read every ``status_interval`` seconds until it
+says something the state machine can act on, or until ``decision_deadline`` (monotonic clock)
+has passed, which gives the outcome ``WORKING`` (the state machine calls ``check`` later).
+
+    POST /carrier/v3/tasks                     {account, password, user_id, origin, real_name,
+                                                id_card, login_type} -> 201 {"task_id": ".."}
+    GET  /carrier/v3/tasks/{id}/status         -> {"task_id", "phase", "phase_status",
+                                                   "description", "finished",
+                                                   "input": {"type": "SMS"|"IMG", "value": ".."}}
+    POST /carrier/v3/tasks/{id}/input          {"input": "<code>"}
+    POST /carrier/v3/tasks/{id}/verifycode     {"type": "sms"}
+
+Every call carries ``Authorization: apikey <key>``. Non-2xx answers carry ``{detail, instance}``.
+
+Status -> login step (``_login_step``):
+
+| phase_status | phase             | step |
+|--------------|-------------------|------|
+| WAIT_CODE    |                   | NEED_INPUT: SMS -> 90001, IMG -> 90002 with the image; a description that |
+|              |                   | says the last code was wrong gives 90007 / 90028; one carrying an |
+|              |                   | instruction (CXXD, 第二条) becomes the guide message |
+| DOING        | LOGIN (or before) | keep waiting (WORKING at the deadline) |
+| DOING        | any later phase   | COLLECTING (login done, collection running) |
+| DONE_SUCC    |                   | COLLECTING |
+| DONE_FAIL    |                   | FAILED, guide from ``guide_rules.guide_for_text(description)`` ("" -> 103) |
+| DONE_TIMEOUT |                   | FAILED 90032 |
+| HTTP 404     |                   | FAILED 90010 (the task is gone) |
+
+Status -> collection result (``poll``, after 105): DOING / WAIT_CODE -> RUNNING, DONE_SUCC with
+``finished`` -> SUCCESS, DONE_FAIL / DONE_TIMEOUT / 404 -> FAILED.
+
+Failures: connection errors, timeouts, 429 and 5xx raise ``ProviderUnavailable``. A 4xx whose
+``detail`` ``guide_rules`` recognises is a FAILED step with that guide (never for 401/403, which
+are our configuration); any other 4xx raises ``ProviderError``. Once a task was created or an
+input accepted, repeating the call would start a second task or submit the code twice, so
+transient failures of the *status* reads are retried until the deadline and then give WORKING
+(``check`` lets them raise instead, the ASL retries it).
+
+Request bodies carry the password, the code, the id number and the name: messages and logs name
+only the method, the URL path, the status and the upstream's ``detail`` with those values blanked.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+import uuid
+from collections.abc import Callable, Iterable
+from typing import Any
+from urllib.parse import quote
+
+import requests
+
+from .. import codes
+from . import guide_rules
+from .base import (
+    CarrierStep,
+    CollectResult,
+    Identity,
+    ProviderError,
+    ProviderUnavailable,
+)
+from .http import DEFAULT_TIMEOUT, Timeout, safe_url, session
+
+ORIGIN = "carrier-auth-gateway"
+LOGIN_TYPE = "PASSWORD"
+TASK_GONE = "task gone"
+
+# DOING in these phases means the login is still being decided.
+_LOGIN_PHASES = frozenset({"", "INIT", "LOGIN"})
+# Words that make a WAIT_CODE description an instruction worth showing to the user.
+_INSTRUCTION_WORDS = ("CXXD", "第二条")
+# Input type -> (guide code asking for it, guide code when the description says it was wrong)
+_INPUT_GUIDES = {
+    "SMS": (codes.NEED_SMS_CODE, codes.WRONG_SMS_CODE),
+    "IMG": (codes.NEED_IMAGE_CODE, codes.WRONG_IMAGE_CODE),
+}
+# 4xx statuses that are our fault (credentials), never the user's
+_AUTH_STATUSES = (401, 403)
+_DETAIL_LIMIT = 200
+
+_TRANSIENT_ERRORS = (
+    requests.ConnectionError,
+    requests.Timeout,
+    requests.exceptions.ChunkedEncodingError,
+)
+
+logger = logging.getLogger(__name__)
+
+
+class MoxieProvider:
+    """CarrierProvider over Moxie's asynchronous carrier v3 task API."""
+
+    name = "moxie"
+
+    def __init__(
+        self,
+        base_url: str,
+        apikey: str,
+        timeout: Timeout = DEFAULT_TIMEOUT,
+        status_interval: float = 0.5,
+        decision_deadline: float = 15.0,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self._base_url = base_url.rstrip("/")
+        self._headers = {"Authorization": f"apikey {apikey}"}
+        self._timeout = timeout
+        self._status_interval = status_interval
+        self._decision_deadline = decision_deadline
+        self._sleep = sleep
+        self._clock = clock
+
+    # -- CarrierProvider -------------------------------------------------------------------
+
+    def login(self, identity: Identity, password: str) -> CarrierStep:
+        user_id = uuid.uuid4().hex
+        status, body = self._call(
+            "POST",
+            "/carrier/v3/tasks",
+            {
+                "account": identity.mobile,
+                "password": password,
+                "user_id": user_id,
+                "origin": ORIGIN,
+                "real_name": identity.name,
+                "id_card": identity.id_number,
+                "login_type": LOGIN_TYPE,
+            },
+            secrets=(password, identity.id_number, identity.name),
+        )
+        if status >= 300:
+            return self._refused(status, body, {}, "create task")
+        task_id = body.get("task_id") if isinstance(body, dict) else None
+        if not isinstance(task_id, str) or not task_id:
+            raise ProviderError("Moxie create task answer lacks 'task_id'")
+        logger.info("moxie task %s created", task_id)
+        return self._wait({"task_id": task_id, "user_id": user_id}, after_change=True)
+
+    def submit(
+        self, state: dict[str, Any], identity: Identity, password: str, code: str
+    ) -> CarrierStep:
+        state = _session_state(state)
+        status, body = self._call(
+            "POST",
+            f"{_task_path(state)}/input",
+            {"input": code},
+            secrets=(code, password, identity.id_number, identity.name),
+        )
+        if status >= 300:
+            return self._refused(status, body, state, "input")
+        return self._wait(state, after_change=True)
+
+    def resend(self, state: dict[str, Any], identity: Identity, password: str) -> CarrierStep:
+        state = _session_state(state)
+        status, body = self._call("POST", f"{_task_path(state)}/verifycode", {"type": "sms"})
+        if status >= 300:
+            return self._refused(status, body, state, "verifycode")
+        return self._wait(state, after_change=True)
+
+    def check(self, state: dict[str, Any]) -> CarrierStep:
+        return self._wait(_session_state(state), after_change=False)
+
+    def poll(self, state: dict[str, Any]) -> CollectResult:
+        state = _session_state(state)
+        status, body = self._call("GET", f"{_task_path(state)}/status")
+        if status == 404:
+            return CollectResult("FAILED", _detail(body) or TASK_GONE, state, raw_code="404")
+        if status >= 300:
+            raise self._error(status, body, "status")
+        view = _status_view(body)
+        phase_status, description = view["phase_status"], view["description"]
+        if phase_status in ("DOING", "WAIT_CODE"):
+            result = "RUNNING"
+        elif phase_status == "DONE_SUCC":
+            result = "SUCCESS" if view["finished"] else "RUNNING"
+        elif phase_status in ("DONE_FAIL", "DONE_TIMEOUT"):
+            result = "FAILED"
+        else:
+            raise ProviderError(f"Moxie phase_status {phase_status!r} is not known")
+        logger.info("moxie task %s collection %s (%s)", state["task_id"], result, phase_status)
+        return CollectResult(result, description or phase_status, state, raw_code=phase_status)
+
+    # -- waiting for a decision ----------------------------------------------------------
+
+    def _wait(self, state: dict[str, Any], *, after_change: bool) -> CarrierStep:
+        """Read the status until it decides something or the deadline passes (-> WORKING).
+
+        ``after_change``: the call before changed the task upstream (created it, sent an input
+        or a resend) and must not be repeated, so transient status failures end in WORKING too.
+        """
+        deadline = self._clock() + self._decision_deadline
+        while True:
+            try:
+                step = self._status_step(state)
+                unavailable: ProviderUnavailable | None = None
+            except ProviderUnavailable as exc:
+                step, unavailable = None, exc
+            if step is not None and step.outcome != "WORKING":
+                return step
+            remaining = deadline - self._clock()
+            if remaining <= 0:
+                if unavailable is None:
+                    return step  # type: ignore[return-value]  # WORKING
+                if not after_change:
+                    raise unavailable
+                logger.info("moxie task %s status unavailable until the deadline", state["task_id"])
+                return CarrierStep("WORKING", state=state, raw_message=str(unavailable))
+            self._sleep(min(self._status_interval, remaining))
+
+    def _status_step(self, state: dict[str, Any]) -> CarrierStep:
+        status, body = self._call("GET", f"{_task_path(state)}/status")
+        if status == 404:
+            logger.info("moxie task %s is gone", state["task_id"])
+            return _gone(state, _detail(body))
+        if status >= 300:
+            return self._refused(status, body, state, "status")
+        step = _login_step(_status_view(body), state)
+        logger.info(
+            "moxie task %s %s -> %s %s",
+            state["task_id"],
+            step.raw_code,
+            step.outcome,
+            step.guide_code or "-",
+        )
+        return step
+
+    # -- HTTP ------------------------------------------------------------------------------
+
+    def _refused(
+        self, status: int, body: Any, state: dict[str, Any], call: str
+    ) -> CarrierStep:
+        """A 4xx answer: a FAILED step when its detail means something to the user."""
+        if status == 404 and state:
+            return _gone(state, _detail(body))
+        detail = _detail(body)
+        guide = "" if status in _AUTH_STATUSES else guide_rules.guide_for_text(detail)
+        if not guide:
+            raise self._error(status, body, call)
+        return CarrierStep(
+            "FAILED",
+            guide_code=guide,
+            guide_message=codes.guide_message(guide),
+            state=state,
+            raw_code=str(status),
+            raw_message=detail,
+        )
+
+    @staticmethod
+    def _error(status: int, body: Any, call: str) -> ProviderError:
+        detail = _detail(body)
+        suffix = f": {detail}" if detail else ""
+        return ProviderError(f"Moxie {call} answered HTTP {status}{suffix}")
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        payload: Any = None,
+        secrets: Iterable[str] = (),
+    ) -> tuple[int, Any]:
+        """(HTTP status, parsed body) for 2xx and 4xx; transient failures raise.
+
+        ``secrets``: values of this request that must not reach a message or a log even if the
+        upstream quotes them in its ``detail``.
+        """
+        url = f"{self._base_url}{path}"
+        where = f"{method} {safe_url(url)}"
+        started = time.monotonic()
+        try:
+            response = session().request(
+                method, url, json=payload, headers=self._headers, timeout=self._timeout
+            )
+        except _TRANSIENT_ERRORS as exc:
+            _log(where, type(exc).__name__, started)
+            raise ProviderUnavailable(f"{where} failed: {type(exc).__name__}") from None
+        except requests.RequestException as exc:
+            _log(where, type(exc).__name__, started)
+            raise ProviderError(f"{where} failed: {type(exc).__name__}") from None
+        _log(where, response.status_code, started)
+        status = response.status_code
+        body = _redacted(_body(response), secrets)
+        if status == 429 or status >= 500:
+            detail = _detail(body)
+            raise ProviderUnavailable(
+                f"{where} answered HTTP {status}" + (f": {detail}" if detail else "")
+            )
+        if 200 <= status < 300 and body is _NOT_JSON:
+            raise ProviderError(f"{where} answered HTTP {status}, body not JSON")
+        return status, body
+
+
+_NOT_JSON = object()
+
+
+def _body(response: requests.Response) -> Any:
+    """The JSON body; None when empty; ``_NOT_JSON`` otherwise (a text error page)."""
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return _NOT_JSON
+
+
+def _redacted(body: Any, secrets: Iterable[str]) -> Any:
+    """``body`` with the request's secret values blanked in its ``detail``."""
+    if not isinstance(body, dict) or not isinstance(body.get("detail"), str):
+        return body
+    detail = body["detail"]
+    for secret in secrets:
+        if secret:
+            detail = detail.replace(secret, "***")
+    return {**body, "detail": detail}
+
+
+def _detail(body: Any) -> str:
+    if isinstance(body, dict) and body.get("detail") is not None:
+        return str(body["detail"])[:_DETAIL_LIMIT]
+    return ""
+
+
+def _log(where: str, outcome: int | str, started: float) -> None:
+    elapsed_ms = round((time.monotonic() - started) * 1000)
+    logger.info("upstream %s -> %s in %d ms", where, outcome, elapsed_ms)
+
+
+# -- status answers -------------------------------------------------------------------------
+
+
+def _status_view(body: Any) -> dict[str, Any]:
+    """The status fields the adapter uses, normalised; ProviderError on a foreign shape."""
+    if not isinstance(body, dict) or not isinstance(body.get("phase_status"), str):
+        raise ProviderError("Moxie status answer lacks 'phase_status'")
+    raw_input = body.get("input")
+    return {
+        "phase": str(body.get("phase") or "").upper(),
+        "phase_status": body["phase_status"].upper(),
+        "description": str(body.get("description") or ""),
+        "finished": str(body.get("finished")).lower() == "true",
+        "input": raw_input if isinstance(raw_input, dict) else {},
+    }
+
+
+def _login_step(view: dict[str, Any], state: dict[str, Any]) -> CarrierStep:
+    """The one place where a status answer becomes a login step (table in the module doc)."""
+    phase_status, description = view["phase_status"], view["description"]
+    step = CarrierStep("WORKING", state=state, raw_code=phase_status, raw_message=description)
+    match phase_status:
+        case "WAIT_CODE":
+            _need_input(step, view)
+        case "DOING":
+            if view["phase"] not in _LOGIN_PHASES:
+                step.outcome = "COLLECTING"
+        case "DONE_SUCC":
+            step.outcome = "COLLECTING"
+        case "DONE_FAIL":
+            _failed(step, guide_rules.guide_for_text(description))
+        case "DONE_TIMEOUT":
+            _failed(step, codes.INPUT_TIMEOUT)
+        case _:
+            raise ProviderError(f"Moxie phase_status {phase_status!r} is not known")
+    return step
+
+
+def _need_input(step: CarrierStep, view: dict[str, Any]) -> None:
+    input_type = str(view["input"].get("type") or "").upper()
+    if input_type not in _INPUT_GUIDES:
+        raise ProviderError(f"Moxie asks for an input of unknown type {input_type!r}")
+    ask, wrong = _INPUT_GUIDES[input_type]
+    description = view["description"]
+    guide = wrong if guide_rules.guide_for_text(description) == wrong else ask
+    step.outcome = "NEED_INPUT"
+    step.guide_code = guide
+    if any(word in description for word in _INSTRUCTION_WORDS):
+        step.guide_message = description
+    else:
+        step.guide_message = codes.guide_message(guide)
+    if input_type == "IMG":
+        image = view["input"].get("value")
+        if not isinstance(image, str) or not image:
+            raise ProviderError("Moxie asks for an image code without the image")
+        step.auth_image = image
+
+
+def _failed(step: CarrierStep, guide: str) -> None:
+    step.outcome = "FAILED"
+    step.guide_code = guide
+    step.guide_message = codes.guide_message(guide)
+
+
+def _gone(state: dict[str, Any], detail: str) -> CarrierStep:
+    guide = codes.CODE_EXPIRED_RELOGIN
+    return CarrierStep(
+        "FAILED",
+        guide_code=guide,
+        guide_message=codes.guide_message(guide),
+        state=state,
+        raw_code="404",
+        raw_message=detail or TASK_GONE,
+    )
+
+
+def _session_state(state: dict[str, Any]) -> dict[str, Any]:
+    task_id = state.get("task_id")
+    if not isinstance(task_id, str) or not task_id:
+        raise ProviderError("Moxie state lacks 'task_id'")
+    return {"task_id": task_id, "user_id": str(state.get("user_id") or "")}
+
+
+def _task_path(state: dict[str, Any]) -> str:
+    return f"/carrier/v3/tasks/{quote(state['task_id'], safe='')}"

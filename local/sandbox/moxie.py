@@ -1,0 +1,355 @@
+"""Sandbox emulator of 魔蝎 Moxie carrier v3 (providers.md section 3). Local and tests only.
+
+Mount it on the sandbox server: ``sandbox.mount("/moxie", MoxieEmulator())``; the adapter's base
+URL is then ``sandbox.url("/moxie")``. Tasks live in memory; the server calls ``handle`` under
+its lock, so the emulator itself is not thread-safe.
+
+Calls (every one needs ``Authorization: apikey <apikey>``, else 401):
+
+    POST /carrier/v3/tasks                  {account, password, user_id, ...} -> 201 {"task_id"}
+    GET  /carrier/v3/tasks/{id}/status      -> 200 status (below), 404 when the task is unknown/gone
+    POST /carrier/v3/tasks/{id}/input       {"input": "<code>"} -> 201 {}
+    POST /carrier/v3/tasks/{id}/verifycode  {"type": "sms"} -> 201 {} (a new SMS code)
+
+Status answer::
+
+    {"task_id": "..", "phase": "LOGIN" | "CRAWL" | "DONE",
+     "phase_status": "DOING" | "WAIT_CODE" | "DONE_SUCC" | "DONE_FAIL" | "DONE_TIMEOUT",
+     "description": "..", "finished": false,
+     "input": {"type": "SMS" | "IMG", "value": "<base64 PNG for IMG, else empty>"}}  # WAIT_CODE only
+
+Errors: ``{"detail": "..", "instance": "<path>"}`` with 400 (bad body / out of turn), 401, 404,
+405, and 503 for the provider-down scenario.
+
+Progression: after a create, and after each input or resend that keeps the task in login, the
+status answers phase ``LOGIN`` / ``DOING`` for ``login_polls`` calls, then the decision. After
+the last correct code it answers ``CRAWL`` / ``DOING`` for ``crawl_polls`` calls, then
+``DONE_SUCC`` (``finished: true``). Finished tasks keep answering their last status.
+SMS code ``123456`` is right; any other answers ``WAIT_CODE`` SMS again with
+"短信验证码错误，请重新输入". The image code is ``ab12`` (case-insensitive).
+A resend is accepted while an SMS code is awaited: ``WAIT_CODE`` SMS "验证码已重新发送".
+
+Scenarios, chosen by mobile (the ``account``):
+
+| mobile      | behaviour |
+|-------------|-----------|
+| 13800138000 | WAIT_CODE SMS; 123456 -> CRAWL -> DONE_SUCC (also any mobile not listed) |
+| 13800138002 | DONE_FAIL "服务密码错误" |
+| 13800138003 | after the code: CRAWL then DONE_FAIL "数据采集失败" |
+| 13800138004 | after the first correct code: WAIT_CODE SMS "请输入第二条短信验证码"; 123456 -> success |
+| 13800138005 | DONE_FAIL "初始密码，请修改后重试" |
+| 13800138007 | WAIT_CODE SMS "请用本机发送CXXD至10001获取短信验证码"; then as 13800138000 |
+| 13800138009 | create answers HTTP 503 (provider down) |
+| 13800138010 | DONE_FAIL "短信发送次数已达上限" |
+| 13800138011 | DONE_FAIL "未知错误E999" |
+| 13800138013 | DONE_FAIL "密码错误次数过多，账户已锁定" |
+| 13800138014 | WAIT_CODE IMG (a small PNG); ab12 -> WAIT_CODE SMS -> 123456 -> success; a wrong image |
+|             | code -> WAIT_CODE IMG "图片验证码错误" (a new image) |
+| 13800138015 | after an input: DONE_FAIL "验证码失效，请重新登录" |
+| 13800138016 | DONE_FAIL "运营商系统升级" |
+| 13800138017 | DONE_FAIL "个人用户或证件类型禁用服务密码" |
+| 13800138018 | DONE_FAIL "密码未激活" |
+| 13800138019 | DONE_FAIL "该卡未实名登记" |
+| 13800138020 | DONE_FAIL "账号状态异常" |
+| 13800138021 | DONE_FAIL "已在其他地点登录" |
+| 13800138022 | DONE_FAIL "短信发送失败" |
+| 13800138023 | DONE_FAIL "该地区暂不支持" |
+| 13800138024 | DONE_FAIL "该地区升级中，请明天再试" |
+| 13800138025 | DONE_FAIL "运营商系统繁忙" |
+| 13800138026 | after an input: DONE_TIMEOUT |
+| 13800138027 | after an input: the task disappears (status 404) |
+| 13800138028 | like 13800138000 (Moxie is the healthy fallback there) |
+
+Log lines (logger ``carrier_auth.sandbox``) carry the call, a masked mobile, a task id prefix
+and the phase status: never a password, code, id number, name or image.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import struct
+import uuid
+import zlib
+from dataclasses import dataclass
+from typing import Any
+
+logger = logging.getLogger("carrier_auth.sandbox")
+
+MOXIE_PREFIX = "/moxie"
+DEFAULT_APIKEY = "sandbox-moxie-apikey"
+SMS_CODE = "123456"
+IMAGE_CODE = "ab12"
+
+DOWN_MOBILE = "13800138009"
+CRAWL_FAILS_MOBILE = "13800138003"
+SECOND_SMS_MOBILE = "13800138004"
+CXXD_MOBILE = "13800138007"
+IMAGE_MOBILE = "13800138014"
+EXPIRES_MOBILE = "13800138015"
+TIMEOUT_MOBILE = "13800138026"
+DISAPPEARS_MOBILE = "13800138027"
+
+# mobile -> the DONE_FAIL description the login ends with
+LOGIN_FAILURES: dict[str, str] = {
+    "13800138002": "服务密码错误",
+    "13800138005": "初始密码，请修改后重试",
+    "13800138010": "短信发送次数已达上限",
+    "13800138011": "未知错误E999",
+    "13800138013": "密码错误次数过多，账户已锁定",
+    "13800138016": "运营商系统升级",
+    "13800138017": "个人用户或证件类型禁用服务密码",
+    "13800138018": "密码未激活",
+    "13800138019": "该卡未实名登记",
+    "13800138020": "账号状态异常",
+    "13800138021": "已在其他地点登录",
+    "13800138022": "短信发送失败",
+    "13800138023": "该地区暂不支持",
+    "13800138024": "该地区升级中，请明天再试",
+    "13800138025": "运营商系统繁忙",
+}
+
+ASK_SMS = "请输入短信验证码"
+ASK_IMAGE = "请输入图片验证码"
+WRONG_SMS = "短信验证码错误，请重新输入"
+WRONG_IMAGE = "图片验证码错误"
+SECOND_SMS = "请输入第二条短信验证码"
+CXXD_SMS = "请用本机发送CXXD至10001获取短信验证码"
+RESENT = "验证码已重新发送"
+CRAWL_FAILED = "数据采集失败"
+CODE_EXPIRED = "验证码失效，请重新登录"
+INPUT_TIMED_OUT = "等待用户输入验证码超时"
+
+_TASKS = "/carrier/v3/tasks"
+
+Reply = tuple[int, Any]
+
+
+def tiny_png(width: int = 16, height: int = 8, seed: int = 0) -> bytes:
+    """A valid greyscale PNG (stdlib only): a striped pattern that varies with ``seed``."""
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        crc = zlib.crc32(kind + data) & 0xFFFFFFFF
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", crc)
+
+    rows = b"".join(
+        b"\x00" + bytes(((x * 37 + y * 59 + seed * 101) % 256) for x in range(width))
+        for y in range(height)
+    )
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)  # 8-bit greyscale
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def captcha_image(seed: int = 0) -> str:
+    """Base64 of a small captcha PNG, as Moxie sends it in ``input.value``."""
+    return base64.b64encode(tiny_png(seed=seed)).decode("ascii")
+
+
+def _mask(mobile: Any) -> str:
+    text = str(mobile or "")
+    return f"{text[:3]}****{text[-4:]}" if len(text) == 11 and text.isdigit() else "****"
+
+
+def _view(
+    phase: str,
+    phase_status: str,
+    description: str = "",
+    *,
+    input_type: str = "",
+    image: str = "",
+    finished: bool = False,
+) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "phase": phase,
+        "phase_status": phase_status,
+        "description": description,
+        "finished": finished,
+    }
+    if input_type:
+        view["input"] = {"type": input_type, "value": image}
+    return view
+
+
+def _wait_sms(description: str = ASK_SMS) -> dict[str, Any]:
+    return _view("LOGIN", "WAIT_CODE", description, input_type="SMS")
+
+
+@dataclass
+class _MoxieTask:
+    task_id: str
+    mobile: str
+    # login_img -> login_sms -> (login_second_sms) -> crawl -> done; or failed / gone
+    stage: str
+    decision: dict[str, Any]
+    doing_phase: str = "LOGIN"
+    doing_left: int = 0
+    images: int = 0
+
+    def after(self, phase: str, polls: int, decision: dict[str, Any]) -> None:
+        """``polls`` status answers ``phase`` / DOING, then ``decision``."""
+        self.doing_phase, self.doing_left, self.decision = phase, polls, decision
+
+
+class MoxieEmulator:
+    """Moxie carrier v3 tasks in memory (see the module docstring for the scenarios)."""
+
+    def __init__(self, apikey: str = DEFAULT_APIKEY, login_polls: int = 1, crawl_polls: int = 1) -> None:
+        self._apikey = apikey
+        self._login_polls = login_polls
+        self._crawl_polls = crawl_polls
+        self._tasks: dict[str, _MoxieTask] = {}
+
+    def handle(self, method: str, path: str, query: Any, headers: Any, body: Any) -> Reply:
+        if headers.get("Authorization") != f"apikey {self._apikey}":
+            logger.info("sandbox moxie %s refused: bad apikey", _route(path))
+            return _error(401, "invalid apikey", path)
+        if path == _TASKS:
+            return self._create(body, path) if method == "POST" else _error(405, "method not allowed", path)
+        parts = path.removeprefix(_TASKS + "/").split("/")
+        if not path.startswith(_TASKS + "/") or len(parts) != 2:
+            return _error(404, "not found", path)
+        task_id, action = parts
+        expected = {"status": "GET", "input": "POST", "verifycode": "POST"}.get(action)
+        if expected is None:
+            return _error(404, "not found", path)
+        if method != expected:
+            return _error(405, "method not allowed", path)
+        task = self._tasks.get(task_id)
+        if task is None or task.stage == "gone":
+            logger.info("sandbox moxie %s task=%s unknown", action, task_id[:8])
+            return _error(404, "task not found", path)
+        if action == "status":
+            return self._status(task)
+        if action == "input":
+            return self._input(task, body, path)
+        return self._verifycode(task, body, path)
+
+    # -- calls -----------------------------------------------------------------------------
+
+    def _create(self, body: Any, path: str) -> Reply:
+        if not isinstance(body, dict):
+            return _error(400, "request body must be a JSON object", path)
+        mobile = body.get("account")
+        for key in ("account", "password", "user_id"):
+            if not isinstance(body.get(key), str) or not body[key]:
+                logger.info("sandbox moxie create mobile=%s refused: no %s", _mask(mobile), key)
+                return _error(400, f"{key} is required", path)
+        if not (len(mobile) == 11 and mobile.isdigit()):
+            logger.info("sandbox moxie create refused: bad account")
+            return _error(400, "手机号码不正确", path)
+        if mobile == DOWN_MOBILE:
+            logger.info("sandbox moxie create mobile=%s -> 503", _mask(mobile))
+            return _error(503, "service unavailable", path)
+        task_id = uuid.uuid4().hex
+        task = self._first_decision(task_id, mobile)
+        self._tasks[task_id] = task
+        logger.info("sandbox moxie create mobile=%s task=%s", _mask(mobile), task_id[:8])
+        return 201, {"task_id": task_id}
+
+    def _first_decision(self, task_id: str, mobile: str) -> _MoxieTask:
+        if mobile in LOGIN_FAILURES:
+            task = _MoxieTask(task_id, mobile, "failed", _view("LOGIN", "DONE_FAIL", LOGIN_FAILURES[mobile]))
+        elif mobile == IMAGE_MOBILE:
+            task = _MoxieTask(task_id, mobile, "login_img", {})
+            task.decision = self._wait_image(task, ASK_IMAGE)
+        else:
+            ask = CXXD_SMS if mobile == CXXD_MOBILE else ASK_SMS
+            task = _MoxieTask(task_id, mobile, "login_sms", _wait_sms(ask))
+        task.doing_left = self._login_polls
+        return task
+
+    def _status(self, task: _MoxieTask) -> Reply:
+        if task.doing_left > 0:
+            task.doing_left -= 1
+            view = _view(task.doing_phase, "DOING", "正在登录" if task.doing_phase == "LOGIN" else "正在采集")
+        else:
+            view = task.decision
+        logger.info(
+            "sandbox moxie status mobile=%s task=%s -> %s/%s",
+            _mask(task.mobile),
+            task.task_id[:8],
+            view["phase"],
+            view["phase_status"],
+        )
+        return 200, {"task_id": task.task_id, **view}
+
+    def _input(self, task: _MoxieTask, body: Any, path: str) -> Reply:
+        code = body.get("input") if isinstance(body, dict) else None
+        if not isinstance(code, str) or not code:
+            return _error(400, "input is required", path)
+        if not self._awaiting_input(task):
+            logger.info("sandbox moxie input mobile=%s refused: not waiting", _mask(task.mobile))
+            return _error(400, "task is not waiting for an input", path)
+        outcome = self._take_input(task, code)
+        logger.info("sandbox moxie input mobile=%s task=%s -> %s", _mask(task.mobile), task.task_id[:8], outcome)
+        return 201, {}
+
+    def _take_input(self, task: _MoxieTask, code: str) -> str:
+        """Move the task on after an input; a short word for the log (never the code)."""
+        login = self._login_polls
+        if task.mobile == EXPIRES_MOBILE:
+            task.stage = "failed"
+            task.after("LOGIN", login, _view("LOGIN", "DONE_FAIL", CODE_EXPIRED))
+            return "expired"
+        if task.mobile == TIMEOUT_MOBILE:
+            task.stage = "failed"
+            task.after("LOGIN", login, _view("LOGIN", "DONE_TIMEOUT", INPUT_TIMED_OUT))
+            return "timeout"
+        if task.mobile == DISAPPEARS_MOBILE:
+            task.stage = "gone"
+            return "gone"
+        if task.stage == "login_img":
+            if code.lower() != IMAGE_CODE:
+                task.after("LOGIN", login, self._wait_image(task, WRONG_IMAGE))
+                return "wrong image code"
+            task.stage = "login_sms"
+            task.after("LOGIN", login, _wait_sms())
+            return "image ok"
+        if code != SMS_CODE:
+            task.after("LOGIN", login, _wait_sms(WRONG_SMS))
+            return "wrong sms code"
+        if task.mobile == SECOND_SMS_MOBILE and task.stage == "login_sms":
+            task.stage = "login_second_sms"
+            task.after("LOGIN", login, _wait_sms(SECOND_SMS))
+            return "second sms"
+        task.stage = "crawl"
+        if task.mobile == CRAWL_FAILS_MOBILE:
+            task.after("CRAWL", self._crawl_polls, _view("CRAWL", "DONE_FAIL", CRAWL_FAILED))
+        else:
+            task.after("CRAWL", self._crawl_polls, _view("DONE", "DONE_SUCC", "任务成功", finished=True))
+        return "crawling"
+
+    def _verifycode(self, task: _MoxieTask, body: Any, path: str) -> Reply:
+        if not isinstance(body, dict) or str(body.get("type", "")).lower() != "sms":
+            return _error(400, "type must be sms", path)
+        if task.stage not in ("login_sms", "login_second_sms") or not self._awaiting_input(task):
+            logger.info("sandbox moxie verifycode mobile=%s refused: not waiting", _mask(task.mobile))
+            return _error(400, "task is not waiting for an SMS code", path)
+        task.after("LOGIN", self._login_polls, _wait_sms(RESENT))
+        logger.info("sandbox moxie verifycode mobile=%s task=%s resent", _mask(task.mobile), task.task_id[:8])
+        return 201, {}
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    @staticmethod
+    def _awaiting_input(task: _MoxieTask) -> bool:
+        return task.doing_left == 0 and task.decision.get("phase_status") == "WAIT_CODE"
+
+    @staticmethod
+    def _wait_image(task: _MoxieTask, description: str) -> dict[str, Any]:
+        task.images += 1
+        return _view("LOGIN", "WAIT_CODE", description, input_type="IMG", image=captcha_image(task.images))
+
+
+def _route(path: str) -> str:
+    """The call's name for a log line (no task id)."""
+    return path.rsplit("/", 1)[-1] if path.startswith(_TASKS + "/") else path
+
+
+def _error(status: int, detail: str, path: str) -> Reply:
+    return status, {"detail": detail, "instance": path}
