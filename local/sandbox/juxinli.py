@@ -228,7 +228,8 @@ class JuxinliEmulator:
         if request_type == "":
             return self._first(task)
         if request_type == RESEND_CAPTCHA and task.stage in _WAITING_FOR_CODE:
-            return _collect_data("CONTROL", "短信验证码已重新发送，请输入动态密码", 10002, SUBMIT_CAPTCHA)
+            resent = "短信验证码已重新发送，请输入动态密码"
+            return _collect_data("CONTROL", resent, 10002, SUBMIT_CAPTCHA)
         if request_type == RESEND_CAPTCHA and task.stage == "query_pwd":
             return _collect_data("CONTROL", "请先输入查询密码", 10022, SUBMIT_QUERY_PWD)
         if request_type == SUBMIT_QUERY_PWD and task.stage == "query_pwd":

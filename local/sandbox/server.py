@@ -365,8 +365,11 @@ class _Handler(BaseHTTPRequestHandler):
         self._send(status, body)
 
     def _json_body(self) -> Any:
+        """The request body: a form-encoded body as a dict of first values, else parsed JSON."""
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        if "x-www-form-urlencoded" in (self.headers.get("Content-Type") or ""):
+            return {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace"), keep_blank_values=True).items()}
         try:
             return json.loads(raw) if raw else None
         except ValueError:

@@ -519,7 +519,9 @@ def test_busy_carrier_is_transient(provider: JuxinliProvider) -> None:
         provider.login(person("13800138009"), PASSWORD)
 
 
-@pytest.mark.parametrize("content", ["系统繁忙，请稍后再试", "运营商网络异常", "carrier busy", "请稍后再试"])
+@pytest.mark.parametrize(
+    "content", ["系统繁忙，请稍后再试", "运营商网络异常", "carrier busy", "请稍后再试"]
+)
 def test_busy_30000_is_transient(
     provider: JuxinliProvider, sandbox: SandboxProviders, content: str
 ) -> None:

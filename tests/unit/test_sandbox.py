@@ -488,7 +488,9 @@ def test_selected_website_chooses_the_datasource(
 ) -> None:
     body = {**basic_info("13800138000"), "skip_mobile": False, "selected_website": selected}
 
-    datasource = post(f"{sandbox.juxinli_base_url}/orgApi/rest/v2/applications/{ORG}", body).json()["data"]["datasource"]
+    url = f"{sandbox.juxinli_base_url}/orgApi/rest/v2/applications/{ORG}"
+
+    datasource = post(url, body).json()["data"]["datasource"]
 
     assert (datasource["website"], datasource["name"]) == (website, name)
 

@@ -16,7 +16,6 @@ import requests
 from carrier_auth.providers.base import Identity, ProviderError, ProviderUnavailable
 from carrier_auth.providers.yuxin import YuxinProvider, logon_plaintext
 from local.sandbox import SandboxProviders
-from local.sandbox.server import _Handler
 from local.sandbox.yuxin import SCENARIOS, YuxinEmulator
 
 NAME = "张三"
@@ -60,42 +59,13 @@ def person(mobile: str = MOBILE) -> Identity:
 
 
 # --------------------------------------------------------------------------------- fixtures
-def _server_drops_form_bodies(sandbox: SandboxProviders) -> bool:
-    seen: list[Any] = []
-
-    class Probe:
-        def handle(self, method: str, path: str, query: Any, headers: Any, body: Any) -> Any:
-            seen.append(body)
-            return 200, {}
-
-    sandbox.mount("/yuxin-probe", Probe())
-    requests.post(sandbox.url("/yuxin-probe"), data={"probe": "1"}, timeout=TIMEOUT)
-    return not seen or seen[0] is None
-
-
-def _form_aware_body(self: _Handler) -> Any:
-    """What server.py's ``_json_body`` should do (requested change): pass form bodies on."""
-    length = int(self.headers.get("Content-Length") or 0)
-    raw = self.rfile.read(length) if length else b""
-    if "x-www-form-urlencoded" in (self.headers.get("Content-Type") or ""):
-        return raw.decode("utf-8", "replace")
-    try:
-        return json.loads(raw) if raw else None
-    except ValueError:
-        return None
-
-
 @pytest.fixture(scope="module")
 def mounted(sandbox_server: SandboxProviders) -> Iterator[SandboxProviders]:
-    """The emulator variants on the shared sandbox; form bodies reach them (patched in for as
-    long as server.py drops them)."""
+    """The emulator variants on the shared sandbox."""
     sandbox_server.mount(PREFIX, YuxinEmulator())
     sandbox_server.mount(ECB_PREFIX, YuxinEmulator(mode="ECB", output_encoding="hex"))
     sandbox_server.mount(KEY256_PREFIX, YuxinEmulator(aes_key=KEY_256_HEX, key_encoding="hex"))
-    with pytest.MonkeyPatch.context() as patch:
-        if _server_drops_form_bodies(sandbox_server):
-            patch.setattr(_Handler, "_json_body", _form_aware_body)
-        yield sandbox_server
+    yield sandbox_server
 
 
 @pytest.fixture

@@ -28,7 +28,7 @@ RULES: tuple[tuple[tuple[str, ...], str], ...] = (
     (("未实名", "实名登记", "实名制"), codes.NOT_REAL_NAME_REGISTERED),
     (("其他地点", "其他地方登录", "其他浏览器", "已在别处登录", "重复登录"), codes.LOGGED_IN_ELSEWHERE),
     (("账号状态", "账户状态", "停机", "欠费", "销户", "状态异常"), codes.ACCOUNT_ABNORMAL),
-    (("手机号错误", "账号错误", "号码错误", "号码不存在", "手机号码不正确", "非本网"), codes.BAD_MOBILE),
+    (("手机号错误", "账号错误", "号码错误", "号码不存在", "手机号码不正确", "号码不合法", "非本网"), codes.BAD_MOBILE),
     (("身份证",), codes.BAD_ID_NUMBER),
     (("姓名", "用户名不正确"), codes.BAD_NAME),
     (("地区升级", "该地区维护", "地区系统升级"), codes.REGION_UPGRADING),
