@@ -185,3 +185,12 @@ def test_start_answer_carries_isp_and_region(api):
     _body, answer = api.start("13912345678")
     assert answer["data"]["isp"] == "中国移动"
     assert answer["data"]["region"] == "江苏省常州市"
+
+
+def test_moxie_resend_asks_for_a_new_code(api, stack, moxie):
+    body, first = api.start("13800138000")
+    seen = stack.sandbox.requests_seen("/moxie")
+    again = api.resend(body, first).json()
+    assert _guide(again) == "90001"
+    assert stack.sandbox.requests_seen("/moxie") > seen  # verifycode, then status
+    assert api.submit(body, again).json()["code"] == "105"
