@@ -39,6 +39,7 @@ lint: install
 
 bench: install ## measurements, not tests: see bench/README.md
 	$(PY) -m bench.happy_flow
+	$(PY) -m bench.identity_cache
 
 clean:
 	rm -rf $(VENV) .aws-sam

@@ -31,4 +31,5 @@ def lambda_handler(event, context):
     if "httpMethod" in event:
         return app.resolve(event, context)
     logger.append_keys(task_id=event.get("task_id"))
+    metrics.add_metric(name="IdentityStepChecked", unit=MetricUnit.Count, value=1)
     return flow.identity_step(event["task_id"], PROVIDER)
