@@ -1,29 +1,14 @@
 """POST /carrier/auth/resend: 运营商重发验证码 (seed 000). Idempotent on (task_id, traceId, body)."""
 
-from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.logging import correlation_paths
-from aws_lambda_powertools.metrics import MetricUnit
+from functools import partial
 
-from carrier_auth import api, facade
-from carrier_auth.envelope import http
+from carrier_auth import facade
+from carrier_auth.handlers import api_function
 
-logger = Logger()
-tracer = Tracer()
-metrics = Metrics()
-app = api.resolver()
-
-
-@app.post("/carrier/auth/resend")
-@tracer.capture_method(capture_response=False)
-def resend():
-    metrics.add_metric(name="ResendRequested", unit=MetricUnit.Count, value=1)
-    status, body = facade.signal("resend", app.current_event.decoded_body)
-    return http(status, body)
-
-
-@logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
-@metrics.log_metrics
-def lambda_handler(event, context):
-    facade.register_lambda_context(context)
-    return app.resolve(event, context)
+lambda_handler = api_function(
+    "POST",
+    "/carrier/auth/resend",
+    partial(facade.signal, "resend"),
+    metric="ResendRequested",
+    on_context=facade.register_lambda_context,
+)

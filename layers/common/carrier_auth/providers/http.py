@@ -79,7 +79,10 @@ def safe_url(url: str) -> str:
     return urlunsplit((parts.scheme, netloc, parts.path, "", ""))
 
 
-def _request(method: str, url: str, **kwargs: Any) -> Any:
+def send(method: str, url: str, **kwargs: Any) -> requests.Response:
+    """One logged request; transport failures become ProviderUnavailable / ProviderError.
+
+    The caller judges the status (adapters that read error bodies, such as Moxie's, use this)."""
     where = f"{method} {safe_url(url)}"
     started = time.monotonic()
     try:
@@ -91,7 +94,11 @@ def _request(method: str, url: str, **kwargs: Any) -> Any:
         _log(where, type(exc).__name__, started)
         raise ProviderError(f"{where} failed: {type(exc).__name__}") from None
     _log(where, response.status_code, started)
-    return _parse(where, response)
+    return response
+
+
+def _request(method: str, url: str, **kwargs: Any) -> Any:
+    return _parse(f"{method} {safe_url(url)}", send(method, url, **kwargs))
 
 
 def _parse(where: str, response: requests.Response) -> Any:

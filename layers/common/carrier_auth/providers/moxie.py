@@ -64,7 +64,8 @@ from .base import (
     ProviderError,
     ProviderUnavailable,
 )
-from .http import DEFAULT_TIMEOUT, Timeout, safe_url, session
+from . import http
+from .http import DEFAULT_TIMEOUT, Timeout, safe_url
 
 ORIGIN = "carrier-auth-gateway"
 LOGIN_TYPE = "PASSWORD"
@@ -82,12 +83,6 @@ _INPUT_GUIDES = {
 # 4xx statuses that are our fault (credentials), never the user's
 _AUTH_STATUSES = (401, 403)
 _DETAIL_LIMIT = 200
-
-_TRANSIENT_ERRORS = (
-    requests.ConnectionError,
-    requests.Timeout,
-    requests.exceptions.ChunkedEncodingError,
-)
 
 logger = logging.getLogger(__name__)
 
@@ -270,18 +265,7 @@ class MoxieProvider:
         """
         url = f"{self._base_url}{path}"
         where = f"{method} {safe_url(url)}"
-        started = time.monotonic()
-        try:
-            response = session().request(
-                method, url, json=payload, headers=self._headers, timeout=self._timeout
-            )
-        except _TRANSIENT_ERRORS as exc:
-            _log(where, type(exc).__name__, started)
-            raise ProviderUnavailable(f"{where} failed: {type(exc).__name__}") from None
-        except requests.RequestException as exc:
-            _log(where, type(exc).__name__, started)
-            raise ProviderError(f"{where} failed: {type(exc).__name__}") from None
-        _log(where, response.status_code, started)
+        response = http.send(method, url, json=payload, headers=self._headers, timeout=self._timeout)
         status = response.status_code
         body = _redacted(_body(response), secrets)
         if status == 429 or status >= 500:
@@ -322,11 +306,6 @@ def _detail(body: Any) -> str:
     if isinstance(body, dict) and body.get("detail") is not None:
         return str(body["detail"])[:_DETAIL_LIMIT]
     return ""
-
-
-def _log(where: str, outcome: int | str, started: float) -> None:
-    elapsed_ms = round((time.monotonic() - started) * 1000)
-    logger.info("upstream %s -> %s in %d ms", where, outcome, elapsed_ms)
 
 
 # -- status answers -------------------------------------------------------------------------

@@ -1,0 +1,60 @@
+"""The shape every API function shares, built once: Powertools Logger / Tracer / Metrics, the
+resolver with the seed-envelope error handlers, one route, and the Lambda entry point.
+
+Each ``functions/<name>/app.py`` is then one line that names its route and the facade call,
+so the handlers stay thin and identical in their cross-cutting behaviour.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.logging import correlation_paths
+from aws_lambda_powertools.metrics import MetricUnit
+
+from . import api
+from .envelope import http
+
+Answer = Callable[..., tuple[int, dict]]
+
+
+def api_function(
+    method: str,
+    path: str,
+    answer: Answer,
+    metric: str | None = None,
+    step: Callable[[dict], dict] | None = None,
+    on_context: Callable[[Any], None] | None = None,
+) -> Callable[[dict, Any], Any]:
+    """A Lambda handler serving ``method path`` with ``answer(body, **path_params)``.
+
+    ``step`` also lets the function serve the state machine (events without ``httpMethod``);
+    ``on_context`` sees the Lambda context first (e.g. Powertools idempotency's timeout guard).
+    """
+    logger = Logger()
+    tracer = Tracer()
+    metrics = Metrics()
+    app = api.resolver()
+
+    @app.route(path, method=method)
+    @tracer.capture_method(capture_response=False)
+    def route(**params: str):
+        if metric:
+            metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
+        return http(*answer(app.current_event.decoded_body, **params))
+
+    @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
+    @tracer.capture_lambda_handler(capture_response=False)
+    @metrics.log_metrics
+    def lambda_handler(event: dict, context: Any) -> Any:
+        if step is not None and "httpMethod" not in event:
+            logger.append_keys(task_id=event.get("task_id"))
+            metrics.add_metric(name=f"{metric or 'Step'}FromStateMachine", unit=MetricUnit.Count, value=1)
+            return step(event)
+        if on_context is not None:
+            on_context(context)
+        return app.resolve(event, context)
+
+    return lambda_handler
