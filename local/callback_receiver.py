@@ -21,13 +21,14 @@ class CallbackReceiver:
     def __init__(self, secret: str) -> None:
         self.secret = secret
         self.received: list[dict[str, Any]] = []
-        self._fail: list[int] = []
+        self._fail: list[tuple[str | None, int]] = []
         self._lock = threading.Condition()
         self._server: ThreadingHTTPServer | None = None
 
-    def fail_next(self, status: int = 500, count: int = 1) -> None:
+    def fail_next(self, status: int = 500, count: int = 1, task_id: str | None = None) -> None:
+        """Answer ``status`` to the next ``count`` deliveries (of ``task_id`` only, if given)."""
         with self._lock:
-            self._fail.extend([status] * count)
+            self._fail.extend([(task_id, status)] * count)
 
     @property
     def url(self) -> str:
@@ -64,7 +65,11 @@ class CallbackReceiver:
         except ValueError:
             body = {}
         with self._lock:
-            status = self._fail.pop(0) if self._fail else (200 if valid else 401)
+            status = 200 if valid else 401
+            planned = next((f for f in self._fail if f[0] in (None, body.get("task_id"))), None)
+            if planned is not None:
+                self._fail.remove(planned)
+                status = planned[1]
             self.received.append({"body": body, "signature_valid": valid, "answered": status, "raw": raw})
             self._lock.notify_all()
         log.info(

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import ModuleType
 from typing import Any, Callable
@@ -43,26 +43,49 @@ class LambdaContext:
 
 @dataclass
 class LocalFunction:
+    """One function and its warm execution environments.
+
+    Like Lambda, an environment (a fresh import of the handler module) serves one invocation
+    at a time; concurrent invocations get another environment. Handler modules keep
+    per-invocation state at module level (the Powertools resolver's current event), so
+    sharing one module between threads would mix requests up."""
+
     logical_id: str
     name: str
     code_dir: Path
     timeout: int
     memory: int
-    _module: ModuleType | None = None
+    _idle: list[ModuleType] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+    _loaded: int = 0
 
     @property
     def arn(self) -> str:
         return arn("lambda", f"function:{self.name}")
 
-    def handler(self) -> Callable[[dict, Any], Any]:
-        if self._module is None:
-            module_name = f"local_fn_{self.code_dir.name}"
-            spec = importlib.util.spec_from_file_location(module_name, self.code_dir / "app.py")
-            module = importlib.util.module_from_spec(spec)
-            sys.modules[module_name] = module
-            spec.loader.exec_module(module)
-            self._module = module
-        return self._module.lambda_handler
+    def _load(self) -> ModuleType:
+        with self._lock:
+            self._loaded += 1
+            module_name = f"local_fn_{self.code_dir.name}_{self._loaded}"
+        spec = importlib.util.spec_from_file_location(module_name, self.code_dir / "app.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[module_name] = module
+        spec.loader.exec_module(module)
+        return module
+
+    def warm(self) -> None:
+        """Import one environment now: an import error should stop the stack, not a request."""
+        self._release(self._acquire())
+
+    def _acquire(self) -> ModuleType:
+        with self._lock:
+            if self._idle:
+                return self._idle.pop()
+        return self._load()
+
+    def _release(self, module: ModuleType) -> None:
+        with self._lock:
+            self._idle.append(module)
 
     def invoke(self, event: dict) -> Any:
         context = LambdaContext(
@@ -74,7 +97,11 @@ class LocalFunction:
             _started=time.monotonic(),
             log_group_name=f"/aws/lambda/{self.name}",
         )
-        return self.handler()(event, context)
+        module = self._acquire()
+        try:
+            return module.lambda_handler(event, context)
+        finally:
+            self._release(module)
 
 
 class FunctionRegistry:
@@ -97,7 +124,6 @@ class FunctionRegistry:
         fn = self._by_key[key]
         with self._lock:
             self.invocations[fn.logical_id] = self.invocations.get(fn.logical_id, 0) + 1
-        # warm the module outside of any lock: imports are serialised by Python anyway
         return fn.invoke(event)
 
     def invoke_payload(self, key: str, body: bytes | str) -> tuple[bytes, str | None]:

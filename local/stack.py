@@ -339,7 +339,7 @@ class EmbeddedStack:
                     self.pollers.append(SqsPoller(self.registry, logical, url, arn("sqs", f"{name}-target"),
                                                   raw_events=True))
         for fn in self.registry.functions():
-            fn.handler()  # import now: an import error should stop the stack, not a request
+            fn.warm()
         if self.log_stream is not None:
             self._tee_logs()
 

@@ -145,7 +145,22 @@ def api(stack: EmbeddedStack) -> Api:
     return Api(stack)
 
 
+BUSY = {"PENDING", "PROCESSING", "COLLECTING"}
+
+
 @pytest.fixture(autouse=True)
-def _fresh_settings(monkeypatch):
-    """Tests that shorten timeouts do it through the environment the facades read."""
-    yield
+def _quiet_stack(stack: EmbeddedStack) -> None:
+    """Start each test when earlier tests' tasks have stopped talking upstream and their
+    callbacks are delivered: counters and injected faults then belong to this test alone."""
+    sqs = stack.client("sqs")
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        busy = [i for i in stack.table().scan(ProjectionExpression="#s", ExpressionAttributeNames={"#s": "status"})["Items"]
+                if i["status"] in BUSY]
+        attrs = sqs.get_queue_attributes(
+            QueueUrl=stack.queues["CallbackQueue"],
+            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
+        )["Attributes"]
+        if not busy and not any(int(v) for v in attrs.values()):
+            return
+        time.sleep(0.05)

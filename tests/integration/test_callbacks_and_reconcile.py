@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import time
 
+APPLICATION = "/juxinli/orgApi/rest/v2/applications"
+
 
 def _queue_messages(stack, logical: str) -> list[dict]:
     sqs = stack.client("sqs")
@@ -15,8 +17,8 @@ def _queue_messages(stack, logical: str) -> list[dict]:
 
 def test_failed_callbacks_are_retried_until_delivered(api, stack, monkeypatch):
     monkeypatch.setenv("CALLBACK_RETRY_BASE_SECONDS", "0")
-    stack.receiver.fail_next(status=503, count=2)
     body, first = api.start("13800138000")
+    stack.receiver.fail_next(status=503, count=2, task_id=first["data"]["task_id"])
     assert api.submit(body, first).json()["code"] == "105"
     task_id = first["data"]["task_id"]
     delivered = stack.receiver.wait_for(task_id, timeout=30)
@@ -28,8 +30,8 @@ def test_failed_callbacks_are_retried_until_delivered(api, stack, monkeypatch):
 
 def test_undeliverable_callbacks_end_in_the_dead_letter_queue(api, stack, monkeypatch):
     monkeypatch.setenv("CALLBACK_RETRY_BASE_SECONDS", "0")
-    stack.receiver.fail_next(status=500, count=12)  # maxReceiveCount in template.yaml
     body, first = api.start("13800138000")
+    stack.receiver.fail_next(status=500, count=12, task_id=first["data"]["task_id"])  # maxReceiveCount
     assert api.submit(body, first).json()["code"] == "105"
     task_id = first["data"]["task_id"]
     deadline = time.monotonic() + 60
@@ -48,18 +50,18 @@ def test_undeliverable_callbacks_end_in_the_dead_letter_queue(api, stack, monkey
 
 def test_provider_down_at_login_is_retried_then_answers_90035(api, stack, monkeypatch):
     monkeypatch.setenv("CARRIER_PROVIDER_FALLBACK", "")  # no provider to fail over to
-    before = stack.sandbox.requests_seen("/juxinli")
-    stack.sandbox.fail_next("/juxinli", status=503, count=3)  # ASL Retry: 1 try + 2 retries
+    before = stack.sandbox.requests_seen(APPLICATION)
+    stack.sandbox.fail_next(APPLICATION, status=503, count=3)  # ASL Retry: 1 try + 2 retries
     _body, first = api.start("13800138000")
     assert (first["code"], first["data"]["guide_code"]) == ("104", "90035")
     task_id = first["data"]["task_id"]
-    assert stack.sandbox.requests_seen("/juxinli") == before + 3
+    assert stack.sandbox.requests_seen(APPLICATION) == before + 3
     assert api.wait_execution_done(task_id)["status"] == "SUCCEEDED"
     assert api.session(task_id)["status"] == "FAILED"
 
 
 def test_unusable_upstream_answer_ends_with_103(api, stack):
-    stack.sandbox.respond_next("/juxinli", "<html>gateway error</html>", status=200, count=1)
+    stack.sandbox.respond_next(APPLICATION, "<html>gateway error</html>", status=200, count=1)
     _body, first = api.start("13800138000")
     assert first["code"] == "103"
     task_id = first["data"]["task_id"]
@@ -80,7 +82,7 @@ def _break_the_failure_step(monkeypatch):
 def test_failed_execution_before_105_is_reconciled_to_103(api, stack, monkeypatch):
     _break_the_failure_step(monkeypatch)
     reconciled = stack.registry.invocations.get("ReconcileFunction", 0)
-    stack.sandbox.respond_next("/juxinli", "not json", status=200, count=1)  # ProviderError -> SystemError
+    stack.sandbox.respond_next(APPLICATION, "not json", status=200, count=1)  # ProviderError -> SystemError
     _body, first = api.start("13800138000")
     task_id = first["data"]["task_id"]
     assert api.wait_execution_done(task_id)["status"] == "FAILED"

@@ -163,11 +163,11 @@ def test_wrong_code_limit_ends_the_task_with_90030(api, monkeypatch):
 def test_resend_too_soon_is_90029_and_the_task_keeps_waiting(api, stack, monkeypatch):
     monkeypatch.setenv("RESEND_INTERVAL_SECONDS", "60")
     body, first = api.start("13800138000")
-    seen = stack.sandbox.requests_seen("/juxinli")
+    seen = stack.sandbox.requests_seen("/juxinli/orgApi/rest/v2/messages/collect/req")
     refused = api.resend(body, first).json()
     assert _guide(refused) == "90029"
     assert refused["trace_id"] == first["trace_id"]  # still the valid one
-    assert stack.sandbox.requests_seen("/juxinli") == seen  # refused before any upstream call
+    assert stack.sandbox.requests_seen("/juxinli/orgApi/rest/v2/messages/collect/req") == seen  # refused before any upstream call
     assert api.submit(body, refused).json()["code"] == "105"
 
 

@@ -93,11 +93,11 @@ def test_wrong_code_is_90007_and_the_task_keeps_waiting(api, stack):
 
 def test_resend_asks_juxinli_for_a_new_code(api, stack):
     body, first = api.start("13800138000")
-    seen = stack.sandbox.requests_seen("/juxinli")
+    seen = stack.sandbox.requests_seen("/juxinli/orgApi/rest/v2/messages/collect/req")
     again = api.resend(body, first).json()
     assert _guide(again) == ("104", "90001")
     assert again["trace_id"] != first["trace_id"]
-    assert stack.sandbox.requests_seen("/juxinli") == seen + 1
+    assert stack.sandbox.requests_seen("/juxinli/orgApi/rest/v2/messages/collect/req") == seen + 1
     assert api.submit(body, again).json()["code"] == "105"
 
 

@@ -10,9 +10,9 @@ from .conftest import NAME
 
 
 def _pattern(secret: str) -> re.Pattern:
-    # codes are short digit runs: do not match them inside hex ids or millisecond timestamps
-    if secret.isdigit():
-        return re.compile(rf"(?<![0-9a-fA-F]){secret}(?![0-9a-fA-F])")
+    # codes are short (123456, ab12): do not match them inside hex ids, uuids or timestamps
+    if len(secret) < 10:
+        return re.compile(rf"(?<![0-9A-Za-z]){re.escape(secret)}(?![0-9A-Za-z])")
     return re.compile(re.escape(secret))
 
 
@@ -60,3 +60,5 @@ def test_the_scan_would_see_a_leak(api, stack, log_capture):
     assert _leaks(log_capture.getvalue(), {planted}) == [planted]
     assert _leaks("task 1795404039123456 id a123456b", {"123456"}) == []
     assert _leaks('{"auth_code":"123456"}', {"123456"}) == ["123456"]
+    assert _leaks("request 5f3ab12c-77", {"ab12"}) == []
+    assert _leaks('{"input": "ab12"}', {"ab12"}) == ["ab12"]
