@@ -29,6 +29,7 @@ Try it:   make demo   (in another terminal: walks the happy flow, printing every
 
 Sandbox numbers: 13800138000 happy | 001 identity mismatch | 002 wrong password |
                  003 collection fails (DEFEAT) | 004 second SMS code. Any code but 123456 is wrong.
+                 005-028: one per upstream condition (every guide code), see README.md.
 Ctrl-C stops it.
 """
 

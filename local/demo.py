@@ -79,4 +79,8 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        sys.exit(main())
+    except requests.ConnectionError:
+        print(f"cannot reach {API}: start the stack first with `make run` (in another terminal)", file=sys.stderr)
+        sys.exit(1)
