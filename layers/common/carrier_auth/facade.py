@@ -188,12 +188,14 @@ def _resend_refused(session: dict[str, Any], trace_id: str) -> dict | None:
 
 
 @cache
-def _idempotency() -> tuple[DynamoDBPersistenceLayer, IdempotencyConfig]:
+def _idempotency() -> tuple[Any, IdempotencyConfig]:
+    """``_signal`` made idempotent on the ``request`` key (task, traceId, action, body digest)."""
     persistence = DynamoDBPersistenceLayer(
         table_name=get_settings().idempotency_table, boto3_client=aws.client("dynamodb")
     )
     config = IdempotencyConfig(expires_after_seconds=3600, raise_on_no_idempotency_key=True)
-    return persistence, config
+    run = idempotent_function(data_keyword_argument="request", persistence_store=persistence, config=config)(_signal)
+    return run, config
 
 
 def register_lambda_context(context: Any) -> None:
@@ -209,8 +211,7 @@ def signal(action: str, body: str | None) -> tuple[int, dict]:
         raise ApiError(404, "任务不存在", task_data(req.task_id))
     _bind(req, session)
     key = {"task_id": req.task_id, "traceId": req.traceId, "action": action, "digest": _body_digest(body or "")}
-    persistence, config = _idempotency()
-    run = idempotent_function(data_keyword_argument="request", persistence_store=persistence, config=config)(_signal)
+    run = _idempotency()[0]
     code = req.auth_code if isinstance(req, SubmitRequest) else None
     deadline = _deadline()
     delay = 0.05
