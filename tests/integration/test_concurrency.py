@@ -18,14 +18,18 @@ def test_concurrent_submits_with_different_bodies_signal_the_machine_once(api, s
     bodies = [api.task_body(body, first, auth_code="123456", submitTime=1000 + i) for i in range(6)]
     with ThreadPoolExecutor(max_workers=6) as pool:
         answers = list(pool.map(lambda b: api.post("/carrier/auth/code", b), bodies))
-    statuses = sorted(r.status_code for r in answers)
-    assert statuses == [200] + [409] * 5, [r.text for r in answers]
-    winner = next(r for r in answers if r.status_code == 200).json()
-    assert winner["code"] == "105"
-    for loser in (r.json() for r in answers if r.status_code == 409):
-        assert loser["code"] == "103" and "traceId" in loser["message"]
+    # one claims the token and gets 105; the others are refused (409) - or, when they arrive after
+    # the task has already finished collecting, answered with its final state (200, 105)
+    assert {r.status_code for r in answers} <= {200, 409}, [r.text for r in answers]
+    assert any(r.status_code == 409 for r in answers)
+    for r in answers:
+        out = r.json()
+        if r.status_code == 200:
+            assert out["code"] == "105"
+        else:
+            assert out["code"] == "103" and "traceId" in out["message"]
     api.wait_execution_done(task_id)
-    assert _entered(api, task_id, "CarrierSubmit") == 1
+    assert _entered(api, task_id, "CarrierSubmit") == 1  # the machine was signalled once
 
 
 def test_exact_replay_returns_the_first_answer_and_signals_once(api, stack):
