@@ -76,6 +76,7 @@ def main() -> None:
             sfn = stack.client("stepfunctions")
             arn = stack.state_machine_arn.replace(":stateMachine:", ":execution:") + f":{task_id}"
             while sfn.describe_execution(executionArn=arn)["status"] == "RUNNING":
+                assert time.monotonic() < deadline, "execution still running"
                 time.sleep(0.02)
             history = sfn.get_execution_history(executionArn=arn, maxResults=1000)["events"]
             transitions.append(sum(1 for e in history if e["type"].endswith("StateEntered")))

@@ -18,7 +18,6 @@ import logging
 import os
 import secrets
 import socket
-from pathlib import Path
 from typing import Any
 
 import boto3
@@ -360,7 +359,3 @@ class EmbeddedStack:
 
     def client(self, service: str) -> Any:
         return self._client(service)
-
-
-def repo_root() -> Path:
-    return ROOT

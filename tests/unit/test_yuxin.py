@@ -4,7 +4,6 @@ refusals of broken requests, other cipher configurations and log hygiene."""
 from __future__ import annotations
 
 import base64
-import json
 import logging
 import re
 from collections.abc import Iterator

@@ -1,8 +1,7 @@
-"""Exceptions whose class names double as ASL ErrorEquals names, and API-facing errors."""
+"""Exceptions of the flow and the API (provider exceptions live in providers/base.py; their
+class names are the ASL ErrorEquals names)."""
 
 from __future__ import annotations
-
-from .providers.base import ProviderError, ProviderUnavailable  # noqa: F401  (ASL names)
 
 
 class SessionNotFound(Exception):

@@ -11,13 +11,39 @@ from collections.abc import Callable
 from typing import Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
-from . import api
-from .envelope import http
+from . import codes
+from .envelope import envelope, http
+from .errors import ApiError
+
+log = Logger(child=True)
 
 Answer = Callable[..., tuple[int, dict]]
+
+
+def resolver() -> APIGatewayRestResolver:
+    """A REST resolver whose every error is the seed envelope, never a stack trace."""
+    app = APIGatewayRestResolver()
+
+    @app.exception_handler(ApiError)
+    def _refused(exc: ApiError) -> Response:
+        log.info("request refused", extra={"http_status": exc.status, "reason": exc.message})
+        return http(exc.status, envelope(exc.code, exc.message, exc.data))
+
+    @app.not_found
+    def _not_found(_exc: Exception) -> Response:
+        return http(404, envelope(codes.SYSTEM_ERROR, "接口不存在"))
+
+    @app.exception_handler(Exception)
+    def _internal(exc: Exception) -> Response:
+        # the type only: exception texts from libraries may echo request data
+        log.error("internal error", extra={"error_type": type(exc).__name__})
+        return http(500, envelope(codes.SYSTEM_ERROR))
+
+    return app
 
 
 def api_function(
@@ -36,7 +62,7 @@ def api_function(
     logger = Logger()
     tracer = Tracer()
     metrics = Metrics()
-    app = api.resolver()
+    app = resolver()
 
     @app.route(path, method=method)
     @tracer.capture_method(capture_response=False)
