@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from carrier_auth import callback, codes, crypto
+from carrier_auth import callback, codes, crypto, urlguard
 from carrier_auth.errors import ApiError, CallbackDeliveryFailed
 
 SECRET = "whsec-unit-test"
@@ -116,19 +116,19 @@ NONE: frozenset[str] = frozenset()
     ],
 )
 def test_refuses_non_http_or_hostless(url: str) -> None:
-    with pytest.raises(callback.UnsafeCallbackUrl, match="http或https"):
-        callback.check_url(url, NONE)
+    with pytest.raises(urlguard.UnsafeCallbackUrl, match="http或https"):
+        urlguard.check_url(url, NONE)
 
 
 @pytest.mark.parametrize("url", ["http://user:pw@93.184.216.34/cb", "https://user@93.184.216.34/cb"])
 def test_refuses_userinfo(url: str) -> None:
-    with pytest.raises(callback.UnsafeCallbackUrl, match="用户名或密码"):
-        callback.check_url(url, NONE)
+    with pytest.raises(urlguard.UnsafeCallbackUrl, match="用户名或密码"):
+        urlguard.check_url(url, NONE)
 
 
 def test_userinfo_is_refused_even_for_an_allowlisted_host() -> None:
-    with pytest.raises(callback.UnsafeCallbackUrl):
-        callback.check_url("http://u:p@127.0.0.1/cb", frozenset({"127.0.0.1"}))
+    with pytest.raises(urlguard.UnsafeCallbackUrl):
+        urlguard.check_url("http://u:p@127.0.0.1/cb", frozenset({"127.0.0.1"}))
 
 
 @pytest.mark.parametrize(
@@ -159,49 +159,49 @@ def test_userinfo_is_refused_even_for_an_allowlisted_host() -> None:
     ],
 )
 def test_refuses_loopback_private_link_local_and_metadata(url: str) -> None:
-    with pytest.raises(callback.UnsafeCallbackUrl):
-        callback.check_url(url, NONE)
+    with pytest.raises(urlguard.UnsafeCallbackUrl):
+        urlguard.check_url(url, NONE)
 
 
 @pytest.mark.parametrize(
     "url", ["http://93.184.216.34/cb", "https://93.184.216.34:8443/cb?x=1", "http://[2606:4700:4700::1111]/cb"]
 )
 def test_allows_public_literal_addresses(url: str) -> None:
-    callback.check_url(url, NONE)  # does not raise
+    urlguard.check_url(url, NONE)  # does not raise
 
 
 def test_allows_an_allowlisted_host() -> None:
-    callback.check_url("http://127.0.0.1:3001/cb", frozenset({"127.0.0.1"}))  # does not raise
-    callback.check_url("http://LOCALHOST/cb", frozenset({"localhost"}))
-    with pytest.raises(callback.UnsafeCallbackUrl):
-        callback.check_url("http://127.0.0.2/cb", frozenset({"127.0.0.1"}))
+    urlguard.check_url("http://127.0.0.1:3001/cb", frozenset({"127.0.0.1"}))  # does not raise
+    urlguard.check_url("http://LOCALHOST/cb", frozenset({"localhost"}))
+    with pytest.raises(urlguard.UnsafeCallbackUrl):
+        urlguard.check_url("http://127.0.0.2/cb", frozenset({"127.0.0.1"}))
 
 
 def test_allowlist_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("CALLBACK_ALLOWED_HOSTS", " 127.0.0.1 , LocalHost ")
-    callback.check_url("http://127.0.0.1:9/cb")
-    callback.check_url("http://localhost:9/cb")
-    with pytest.raises(callback.UnsafeCallbackUrl):
-        callback.check_url("http://10.0.0.1/cb")
+    urlguard.check_url("http://127.0.0.1:9/cb")
+    urlguard.check_url("http://localhost:9/cb")
+    with pytest.raises(urlguard.UnsafeCallbackUrl):
+        urlguard.check_url("http://10.0.0.1/cb")
     # an explicit (even empty) allowlist overrides the environment
-    with pytest.raises(callback.UnsafeCallbackUrl):
-        callback.check_url("http://127.0.0.1:9/cb", NONE)
+    with pytest.raises(urlguard.UnsafeCallbackUrl):
+        urlguard.check_url("http://127.0.0.1:9/cb", NONE)
 
 
 @pytest.mark.parametrize("url", ["http://nonexistent.invalid/cb", "http://93.184.216.34:99999/cb"])
 def test_refuses_unresolvable_host_or_bad_port(url: str) -> None:
-    with pytest.raises(callback.UnsafeCallbackUrl, match="无法解析"):
-        callback.check_url(url, NONE)
+    with pytest.raises(urlguard.UnsafeCallbackUrl, match="无法解析"):
+        urlguard.check_url(url, NONE)
 
 
 def test_check_url_for_api_raises_api_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.delenv("CALLBACK_ALLOWED_HOSTS", raising=False)
     with pytest.raises(ApiError) as info:
-        callback.check_url_for_api("http://169.254.169.254/latest/meta-data/")
+        urlguard.check_url_for_api("http://169.254.169.254/latest/meta-data/")
     assert info.value.status == 400
     assert info.value.code == codes.SYSTEM_ERROR
     assert info.value.message.startswith("callback_set.callback_url 不可用")
-    callback.check_url_for_api("https://93.184.216.34/cb")  # does not raise
+    urlguard.check_url_for_api("https://93.184.216.34/cb")  # does not raise
 
 
 # --- build_body ---------------------------------------------------------------------------------

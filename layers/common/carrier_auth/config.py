@@ -52,6 +52,7 @@ class Settings:
     identity_unknown_rule: str
     identity_cache_seconds: int
     identity_cache_table: str
+    upstream_timeout_seconds: float
 
     def carrier_chain(self) -> tuple[str, ...]:
         """The primary carrier provider, then the ordered fallback (no repeats)."""
@@ -99,4 +100,5 @@ def get_settings() -> Settings:
         identity_unknown_rule=env("IDENTITY_UNKNOWN_RULE", "continue"),
         identity_cache_seconds=env_int("IDENTITY_CACHE_SECONDS", 86400),
         identity_cache_table=env("IDENTITY_CACHE_TABLE", ""),
+        upstream_timeout_seconds=float(env("UPSTREAM_TIMEOUT_SECONDS", "") or 10),
     )

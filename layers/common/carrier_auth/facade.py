@@ -24,7 +24,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from botocore.exceptions import ClientError
 
-from . import aws, callback, codes, crypto, identity, numbers, sessions
+from . import aws, codes, crypto, identity, numbers, sessions, urlguard
 from .config import get_settings
 from .envelope import envelope, guide, task_data
 from .errors import ApiError
@@ -67,7 +67,7 @@ def start(body: str | None) -> tuple[int, dict]:
     bad = identity_guide_code(req.mobile_no, req.identity_card, req.name)
     if bad:
         return 200, guide("", bad)
-    callback.check_url_for_api(req.callback_set.callback_url)
+    urlguard.check_url_for_api(req.callback_set.callback_url)
 
     settings = get_settings()
     task_id = str(uuid.uuid4())

@@ -15,6 +15,11 @@ def _secret(name: str) -> dict:
     return value
 
 
+def _timeout() -> tuple[float, float]:
+    """(connect, read) seconds for every upstream call of this deployment."""
+    return (3.05, get_settings().upstream_timeout_seconds)
+
+
 def carrier_provider(name: str | None = None) -> CarrierProvider:
     """The named carrier provider (default: the deployment's primary)."""
     settings = get_settings()
@@ -28,12 +33,13 @@ def carrier_provider(name: str | None = None) -> CarrierProvider:
             settings.juxinli_org,
             creds["client_secret"],
             query_pwd_key=settings.juxinli_query_pwd_key,
+            timeout=_timeout(),
         )
     if name == "moxie":
         from .moxie import MoxieProvider
 
         creds = _secret(settings.moxie_secret)
-        return MoxieProvider(settings.moxie_base_url, creds["apikey"])
+        return MoxieProvider(settings.moxie_base_url, creds["apikey"], timeout=_timeout())
     raise ProviderError(f"unsupported carrier provider: {name}")
 
 
@@ -43,11 +49,13 @@ def identity_provider(name: str) -> IdentityProvider:
         from .three_factor import ThreeFactorProvider
 
         creds = _secret(settings.three_factor_secret)
-        return ThreeFactorProvider(settings.three_factor_base_url, creds["token"])
+        return ThreeFactorProvider(settings.three_factor_base_url, creds["token"], timeout=_timeout())
     if name == "yuxin":
         from .yuxin import YuxinProvider
 
         creds = _secret(settings.yuxin_secret)
         options = {k: creds[k] for k in ("mode", "iv_length", "key_encoding", "output_encoding", "form") if k in creds}
-        return YuxinProvider(settings.yuxin_base_url, creds["token"], creds["aes_key"], **options)
+        return YuxinProvider(
+            settings.yuxin_base_url, creds["token"], creds["aes_key"], timeout=_timeout(), **options
+        )
     raise ProviderError(f"unsupported identity provider: {name}")
