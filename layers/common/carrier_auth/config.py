@@ -53,6 +53,7 @@ class Settings:
     identity_cache_seconds: int
     identity_cache_table: str
     upstream_timeout_seconds: float
+    tenant_secret_prefix: str
 
     def carrier_chain(self) -> tuple[str, ...]:
         """The primary carrier provider, then the ordered fallback (no repeats)."""
@@ -101,4 +102,5 @@ def get_settings() -> Settings:
         identity_cache_seconds=env_int("IDENTITY_CACHE_SECONDS", 86400),
         identity_cache_table=env("IDENTITY_CACHE_TABLE", ""),
         upstream_timeout_seconds=float(env("UPSTREAM_TIMEOUT_SECONDS", "") or 10),
+        tenant_secret_prefix=env("TENANT_SECRET_PREFIX", "carrier-auth/tenants/"),
     )
