@@ -19,6 +19,11 @@ password is awaited. Anything else is ``当前状态不能执行该操作``.
 Report token and job status use the shapes the adapter assumes (see
 ``carrier_auth.providers.juxinli``). Log lines carry the call, a masked mobile, the request type
 and the process code: never a password, code, query password, id number or name.
+
+Provider-level conditions: every request about ``DOWN_MOBILE`` answers HTTP 503; about
+``MAINTENANCE_MOBILE`` an HTML page while ``Maintenance`` says this emulator is the one down (the
+application is the request that starts a login); ``LATE_ANSWER_MOBILE``'s right code moves the
+task on to collecting at once but is answered ``late_answer_seconds`` later.
 """
 
 from __future__ import annotations
@@ -31,7 +36,19 @@ from typing import Any
 from phonenumbers import geocoder
 from stdnum.cn import ric
 
-from .server import SMS_CODE, Query, Reply, carrier_of, mask_mobile, mobile_number
+from .server import (
+    LATE_ANSWER_MOBILE,
+    MAINTENANCE_MOBILE,
+    MAINTENANCE_PAGE,
+    SMS_CODE,
+    Late,
+    Maintenance,
+    Query,
+    Reply,
+    carrier_of,
+    mask_mobile,
+    mobile_number,
+)
 
 logger = logging.getLogger("carrier_auth.sandbox")
 
@@ -121,20 +138,29 @@ class JuxinliEmulator:
         client_secret: str,
         polls_before_done: int,
         query_pwd_key: str = "queryPwd",
+        late_answer_seconds: float = 12.0,
+        maintenance: Maintenance | None = None,
     ) -> None:
         self._org_name = org_name
         self._client_secret = client_secret
         self._polls_before_done = polls_before_done
         self._query_pwd_key = query_pwd_key
+        self._late_answer_seconds = late_answer_seconds
+        self.maintenance = maintenance or Maintenance()
         self._tasks: dict[str, JuxinliTask] = {}
         self._access_tokens: set[str] = set()
 
     def handle(self, method: str, path: str, query: Query, headers: Any, body: Any) -> Reply:
-        down = self._down(path, query, body)
-        if down:
-            return down
         application_prefix = "/orgApi/rest/v2/applications/"
-        if method == "POST" and path.startswith(application_prefix):
+        mobiles = self._mobiles(query, body)
+        if DOWN_MOBILE in mobiles:
+            logger.info("sandbox juxinli %s mobile=%s -> HTTP 503 (provider down)", path, mask_mobile(DOWN_MOBILE))
+            return 503, "Service Temporarily Unavailable"
+        login = method == "POST" and path.startswith(application_prefix)
+        if MAINTENANCE_MOBILE in mobiles and self.maintenance.applies(self, login):
+            logger.info("sandbox juxinli %s mobile=%s -> maintenance page", path, mask_mobile(MAINTENANCE_MOBILE))
+            return 200, MAINTENANCE_PAGE
+        if login:
             return self._application(path.removeprefix(application_prefix), body)
         if method == "POST" and path == "/orgApi/rest/v2/messages/collect/req":
             return self._collect(body)
@@ -144,18 +170,15 @@ class JuxinliEmulator:
             return self._job_status(query)
         return 404, _failure("接口不存在")
 
-    def _down(self, path: str, query: Query, body: Any) -> Reply | None:
-        """HTTP 503 for every request about ``DOWN_MOBILE`` (the primary provider is down)."""
+    def _mobiles(self, query: Query, body: Any) -> list[Any]:
+        """The mobile numbers a request is about: its body's, and its token's task's."""
         mobiles: list[Any] = []
         if isinstance(body, dict):
             info = body.get("basic_info")
             mobiles += [info.get("cell_phone_num") if isinstance(info, dict) else None, body.get("account")]
             mobiles.append(getattr(self._tasks.get(str(body.get("token"))), "mobile", None))
         mobiles.append(getattr(self._tasks.get(query.get("token", "")), "mobile", None))
-        if DOWN_MOBILE not in mobiles:
-            return None
-        logger.info("sandbox juxinli %s mobile=%s -> HTTP 503 (provider down)", path, mask_mobile(DOWN_MOBILE))
-        return 503, "Service Temporarily Unavailable"
+        return mobiles
 
     def _application(self, org: str, body: Any) -> Reply:
         if org != self._org_name:
@@ -219,6 +242,8 @@ class JuxinliEmulator:
             request_type or '""',
             data["process_code"],
         )
+        if task.mobile == LATE_ANSWER_MOBILE and task.stage == "collecting":
+            return 200, Late({"success": True, "data": data}, self._late_answer_seconds)
         return 200, {"success": True, "data": data}
 
     def _advance(self, task: JuxinliTask, request_type: str, body: dict[str, Any]) -> dict[str, Any] | None:

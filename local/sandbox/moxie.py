@@ -59,6 +59,11 @@ Scenarios, chosen by mobile (the ``account``):
 | 13800138026 | after an input: DONE_TIMEOUT |
 | 13800138027 | after an input: the task disappears (status 404) |
 | 13800138028 | like 13800138000 (Moxie is the healthy fallback there) |
+| 13800138029 | like 13800138000, but the input of the right code is answered ``late_answer_seconds`` |
+|             | after the task moved on to CRAWL (an input that took effect and timed out) |
+| 13800138030 | HTTP 200 with an HTML maintenance page to every request while ``maintenance`` (shared |
+|             | with the server's other emulators, see ``local.sandbox.server.Maintenance``) says |
+|             | this emulator is down for that number |
 
 Log lines (logger ``carrier_auth.sandbox``) carry the call, a masked mobile, a task id prefix
 and the phase status: never a password, code, id number, name or image.
@@ -73,6 +78,8 @@ import uuid
 import zlib
 from dataclasses import dataclass
 from typing import Any
+
+from .server import LATE_ANSWER_MOBILE, MAINTENANCE_MOBILE, MAINTENANCE_PAGE, Late, Maintenance
 
 logger = logging.getLogger("carrier_auth.sandbox")
 
@@ -198,10 +205,20 @@ class _MoxieTask:
 class MoxieEmulator:
     """Moxie carrier v3 tasks in memory (see the module docstring for the scenarios)."""
 
-    def __init__(self, apikey: str = DEFAULT_APIKEY, login_polls: int = 1, crawl_polls: int = 1) -> None:
+    def __init__(
+        self,
+        apikey: str = DEFAULT_APIKEY,
+        login_polls: int = 1,
+        crawl_polls: int = 1,
+        late_answer_seconds: float = 12.0,
+    ) -> None:
+        """``late_answer_seconds``: how late ``LATE_ANSWER_MOBILE``'s accepted code is answered
+        (set it above the gateway's upstream read timeout)."""
         self._apikey = apikey
         self._login_polls = login_polls
         self._crawl_polls = crawl_polls
+        self._late_answer_seconds = late_answer_seconds
+        self.maintenance = Maintenance()  # replaced by the server's when mounted
         self._tasks: dict[str, _MoxieTask] = {}
 
     def handle(self, method: str, path: str, query: Any, headers: Any, body: Any) -> Reply:
@@ -209,7 +226,10 @@ class MoxieEmulator:
             logger.info("sandbox moxie %s refused: bad apikey", _route(path))
             return _error(401, "invalid apikey", path)
         if path == _TASKS:
-            return self._create(body, path) if method == "POST" else _error(405, "method not allowed", path)
+            if method != "POST":
+                return _error(405, "method not allowed", path)
+            account = body.get("account") if isinstance(body, dict) else None
+            return self._maintenance_page(account, login=True) or self._create(body, path)
         parts = path.removeprefix(_TASKS + "/").split("/")
         if not path.startswith(_TASKS + "/") or len(parts) != 2:
             return _error(404, "not found", path)
@@ -223,6 +243,9 @@ class MoxieEmulator:
         if task is None or task.stage == "gone":
             logger.info("sandbox moxie %s task=%s unknown", action, task_id[:8])
             return _error(404, "task not found", path)
+        page = self._maintenance_page(task.mobile, login=False)
+        if page:
+            return page
         if action == "status":
             return self._status(task)
         if action == "input":
@@ -287,6 +310,8 @@ class MoxieEmulator:
             return _error(400, "task is not waiting for an input", path)
         outcome = self._take_input(task, code)
         logger.info("sandbox moxie input mobile=%s task=%s -> %s", _mask(task.mobile), task.task_id[:8], outcome)
+        if task.mobile == LATE_ANSWER_MOBILE and outcome == "crawling":
+            return 201, Late({}, self._late_answer_seconds)
         return 201, {}
 
     def _take_input(self, task: _MoxieTask, code: str) -> str:
@@ -335,6 +360,14 @@ class MoxieEmulator:
         return 201, {}
 
     # -- helpers ---------------------------------------------------------------------------
+
+    def _maintenance_page(self, mobile: Any, login: bool) -> Reply | None:
+        """The maintenance page for a request about ``MAINTENANCE_MOBILE`` while this emulator
+        is the one down for it; ``login``: the request creates a task."""
+        if mobile != MAINTENANCE_MOBILE or not self.maintenance.applies(self, login):
+            return None
+        logger.info("sandbox moxie %s mobile=%s -> maintenance page", "create" if login else "task", _mask(mobile))
+        return 200, MAINTENANCE_PAGE
 
     @staticmethod
     def _awaiting_input(task: _MoxieTask) -> bool:

@@ -38,6 +38,8 @@ Scenarios, chosen by mobile number (a fixed contract):
 | 13800138026 | Juxinli like 13800138000 (a Moxie-only scenario) |
 | 13800138027 | Juxinli like 13800138000 (a Moxie-only scenario) |
 | 13800138028 | every Juxinli request for this mobile answers HTTP 503 (the primary provider is down) |
+| 13800138029 | like 13800138000, but the collect with the right code is answered ``late_answer_seconds`` after the task moved on to collecting (a submit that took effect and timed out) |
+| 13800138030 | "under maintenance" (``Maintenance``): HTTP 200 with an HTML page to every request for this mobile, in the first emulator asked to log it in, until another one is |
 | 13900139006 | three-factor Result -6 (bad phone); Juxinli like 13800138000 |
 | 13900139007 | three-factor Result -7 (bad id number); Juxinli like 13800138000 |
 | 13900139008 | three-factor Result -8 (name check failed); Juxinli like 13800138000 |
@@ -65,8 +67,21 @@ Report token and job status use the shapes the adapter assumes (see
 ``{"success": true, "code": 200, "access_token": "<hex>", "note": "..."}`` and
 ``{"success": true, "data": {"token": "..", "status": "采集中"|"完成"|"失败", "message": ".."}}``.
 
-Faults for tests: ``fail_next(prefix, status, count)``, ``respond_next(prefix, body, status,
-count)`` (a scripted answer: a JSON value, or a string sent as text), ``latency_seconds``.
+Faults for tests, by path prefix, so every kind of upstream call can fail in each way:
+
+- ``respond_next(prefix, body, status, count, content_type)``: a scripted answer instead of the
+  emulator's (nothing changes there): a JSON value, or a string sent as text - ``content_type``
+  makes it an HTML page (``"text/html"``) or truncated JSON (``"application/json"``);
+  ``fail_next(prefix, status, count)`` is a scripted HTTP error;
+- ``delay_next(prefix, seconds, count)``: the answer (the emulator's, with its effect, or a
+  scripted one) is sent ``seconds`` late - past the client's read timeout, a call that took
+  effect (or not) and timed out;
+- ``drop_next(prefix, count)``: the connection is closed instead of answering (lost after
+  sending);
+- ``latency_seconds``: every request waits before it is handled.
+
+A connection refused cannot be per path: ``stop()`` the server. Delays happen outside the
+server's lock, so other requests go on meanwhile.
 Log lines (logger ``carrier_auth.sandbox``) carry only the path, a masked mobile, the request
 type and the process code or Result: never a password, code, query password, id number or name.
 """
@@ -93,9 +108,56 @@ SMS_CODE = "123456"
 JUXINLI_PREFIX = "/juxinli"
 THREE_FACTOR_PREFIX = "/three-factor"
 
-# (status, body): a JSON value, or a str sent as text/plain
+# (status, body): a JSON value, a str sent as text/plain, a ``Text``, or a ``Late`` answer
 Reply = tuple[int, Any]
 Query = dict[str, str]
+
+LATE_ANSWER_MOBILE = "13800138029"
+MAINTENANCE_MOBILE = "13800138030"
+
+
+@dataclass(frozen=True)
+class Text:
+    """An answer body that is not JSON (an HTML error page, truncated JSON) and its content type."""
+
+    text: str
+    content_type: str = "text/plain; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class Late:
+    """An answer decided now - the emulator's state has already changed - but sent ``seconds``
+    later, outside the server's lock: a call that took effect and timed out."""
+
+    body: Any
+    seconds: float
+
+
+MAINTENANCE_PAGE = Text("<html><body>系统维护中</body></html>", "text/html; charset=utf-8")
+
+
+class Maintenance:
+    """Who is "under maintenance" for ``MAINTENANCE_MOBILE``: HTTP 200 with ``MAINTENANCE_PAGE``
+    to every request about that number.
+
+    The first emulator asked to log the number in goes down, and stays down for every retry,
+    until another emulator is asked to log it in: that one is healthy and the first recovers.
+    So whichever provider a gateway tries first finds it down and fails over to the next one,
+    with no setting to keep in step with the gateway's provider order. The emulators of one
+    ``SandboxProviders`` share one (``mount`` hands it over); they call it under the server's
+    lock."""
+
+    def __init__(self) -> None:
+        self._down: object | None = None
+
+    def applies(self, emulator: object, login: bool) -> bool:
+        """Whether ``emulator`` answers a request about the number with the maintenance page;
+        ``login``: the request would start a login there."""
+        if login and self._down is None:
+            self._down = emulator
+        elif login and self._down is not emulator:
+            self._down = None  # the gateway failed over: this one is healthy, the other recovers
+        return self._down is emulator
 
 THREE_FACTOR_RESULTS: dict[str, str] = {
     "13800138001": "-4",
@@ -201,10 +263,14 @@ def _verification(result: str, isp: str) -> dict[str, Any]:
 
 @dataclass
 class _Injection:
+    """A fault for the next ``count`` requests under ``prefix``: a scripted ``reply`` instead of
+    the emulator's, or a delivery fault (``delay`` seconds late, or ``drop`` the connection)."""
+
     prefix: str
-    status: int
-    body: Any
     count: int
+    reply: Reply | None = None
+    delay: float = 0
+    drop: bool = False
 
 
 class SandboxProviders:
@@ -217,7 +283,10 @@ class SandboxProviders:
         collect_polls_before_done: int = 1,
         juxinli_org_name: str = "SANDBOX",
         juxinli_query_pwd_key: str = "queryPwd",
+        late_answer_seconds: float = 12.0,
     ) -> None:
+        """``late_answer_seconds``: how late ``LATE_ANSWER_MOBILE``'s accepted code is answered
+        (set it above the gateway's upstream read timeout)."""
         # imported here: local.sandbox.juxinli builds on this module's helpers
         from .juxinli import JuxinliEmulator
 
@@ -225,12 +294,15 @@ class SandboxProviders:
         self.juxinli_client_secret = juxinli_client_secret
         self.three_factor_token = three_factor_token
         self.latency_seconds: float = 0
+        self.maintenance = Maintenance()
         self._emulators: dict[str, Any] = {
             JUXINLI_PREFIX: JuxinliEmulator(
                 juxinli_org_name,
                 juxinli_client_secret,
                 collect_polls_before_done,
                 query_pwd_key=juxinli_query_pwd_key,
+                late_answer_seconds=late_answer_seconds,
+                maintenance=self.maintenance,
             ),
             THREE_FACTOR_PREFIX: _ThreeFactorEmulator(three_factor_token),
         }
@@ -283,8 +355,11 @@ class SandboxProviders:
 
     def mount(self, prefix: str, emulator: Any) -> None:
         """Serve another emulator (anything with ``handle(method, path, query, headers, body) -> Reply``)
-        under ``prefix``; its base URL is ``url(prefix)``."""
+        under ``prefix``; its base URL is ``url(prefix)``. An emulator with a ``maintenance``
+        attribute gets this server's, shared with the others (``Maintenance``)."""
         with self._lock:
+            if isinstance(getattr(emulator, "maintenance", None), Maintenance):
+                emulator.maintenance = self.maintenance
             self._emulators[prefix] = emulator
 
     def url(self, prefix: str) -> str:
@@ -294,44 +369,65 @@ class SandboxProviders:
         """The next ``count`` requests under ``prefix`` answer HTTP ``status``."""
         self.respond_next(prefix, f"sandbox fault: HTTP {status}", status=status, count=count)
 
-    def respond_next(self, prefix: str, body: Any, status: int = 200, count: int = 1) -> None:
-        """The next ``count`` requests under ``prefix`` answer ``body`` (JSON, or str as text)."""
+    def respond_next(
+        self, prefix: str, body: Any, status: int = 200, count: int = 1, content_type: str | None = None
+    ) -> None:
+        """The next ``count`` requests under ``prefix`` answer ``body`` (JSON, or a str sent as
+        text: as ``content_type`` when given, e.g. ``text/html``); the emulator never sees them."""
+        if content_type is not None:
+            body = Text(body, content_type)
         with self._lock:
-            self._injections.append(_Injection(prefix, status, body, count))
+            self._injections.append(_Injection(prefix, count, reply=(status, body)))
+
+    def delay_next(self, prefix: str, seconds: float, count: int = 1) -> None:
+        """The next ``count`` requests under ``prefix`` are answered as usual, ``seconds`` late."""
+        with self._lock:
+            self._injections.append(_Injection(prefix, count, delay=seconds))
+
+    def drop_next(self, prefix: str, count: int = 1) -> None:
+        """The next ``count`` requests under ``prefix`` are handled as usual, then the connection
+        is closed without an answer."""
+        with self._lock:
+            self._injections.append(_Injection(prefix, count, drop=True))
 
     def clear_faults(self) -> None:
-        """Drop pending injected answers and the latency."""
+        """Drop pending injected answers and delivery faults, and the latency."""
         with self._lock:
             self._injections.clear()
         self.latency_seconds = 0
 
-    def requests_seen(self, prefix: str) -> int:
-        """How many requests arrived under ``prefix`` (injected answers included)."""
+    def requests_seen(self, prefix: str, exact: bool = False) -> int:
+        """How many requests arrived under ``prefix`` (injected answers included); ``exact``:
+        for that path only (e.g. Moxie's task creations, not the calls under a task)."""
         with self._lock:
-            return sum(1 for path in self._seen if _under(path, prefix))
+            return sum(1 for path in self._seen if (path == prefix if exact else _under(path, prefix)))
 
-    def _dispatch(self, method: str, path: str, query: Query, headers: Any, body: Any) -> Reply:
+    def _dispatch(
+        self, method: str, path: str, query: Query, headers: Any, body: Any
+    ) -> tuple[Reply, _Injection | None]:
+        """The answer to a request, and the delivery fault to apply to it (if any)."""
         with self._lock:
             self._seen.append(path)
         if self.latency_seconds:
             time.sleep(self.latency_seconds)
         with self._lock:
-            injected = self._take_injection(path)
-            if injected is not None:
-                logger.info("sandbox %s %s -> injected HTTP %d", method, path, injected[0])
-                return injected
+            delivery = self._take_injection(path, scripted=False)
+            scripted = self._take_injection(path, scripted=True)
+            if scripted is not None and scripted.reply is not None:
+                logger.info("sandbox %s %s -> injected HTTP %d", method, path, scripted.reply[0])
+                return scripted.reply, delivery
             for prefix, emulator in self._emulators.items():
                 if _under(path, prefix):
-                    return emulator.handle(method, path.removeprefix(prefix), query, headers, body)
-        return 404, {"message": "unknown sandbox provider"}
+                    return emulator.handle(method, path.removeprefix(prefix), query, headers, body), delivery
+        return (404, {"message": "unknown sandbox provider"}), delivery
 
-    def _take_injection(self, path: str) -> Reply | None:
+    def _take_injection(self, path: str, scripted: bool) -> _Injection | None:
         for injection in self._injections:
-            if _under(path, injection.prefix):
+            if _under(path, injection.prefix) and (injection.reply is not None) == scripted:
                 injection.count -= 1
                 if injection.count <= 0:
                     self._injections.remove(injection)
-                return injection.status, injection.body
+                return injection
         return None
 
 
@@ -341,6 +437,7 @@ def _under(path: str, prefix: str) -> bool:
 
 class _Server(ThreadingHTTPServer):
     daemon_threads = True
+    request_queue_size = 1024  # the listen backlog: one sandbox serves many concurrent environments
     sandbox: SandboxProviders
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -359,9 +456,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _serve(self) -> None:
         parts = urlsplit(self.path)
-        status, body = self.server.sandbox._dispatch(
+        (status, body), delivery = self.server.sandbox._dispatch(
             self.command, parts.path, _first_values(parts.query), self.headers, self._json_body()
         )
+        delay = delivery.delay if delivery else 0
+        if isinstance(body, Late):
+            body, delay = body.body, delay + body.seconds
+        if delay:
+            time.sleep(delay)  # outside the server's lock: other requests go on
+        if delivery and delivery.drop:
+            self.close_connection = True  # no answer: the client sees the connection closed
+            return
         self._send(status, body)
 
     def _json_body(self) -> Any:
@@ -377,7 +482,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, status: int, body: Any) -> None:
         if isinstance(body, str):
-            payload, content_type = body.encode(), "text/plain; charset=utf-8"
+            body = Text(body)
+        if isinstance(body, Text):
+            payload, content_type = body.text.encode(), body.content_type
         else:
             payload = json.dumps(body, ensure_ascii=False).encode()
             content_type = "application/json;charset=UTF-8"

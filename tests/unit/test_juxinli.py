@@ -13,6 +13,7 @@ from carrier_auth.providers.base import (
     CarrierStep,
     Identity,
     ProviderError,
+    ProviderOutcomeUnknown,
     ProviderUnavailable,
 )
 from carrier_auth.providers.juxinli import (
@@ -208,15 +209,35 @@ def test_busy_refusal_is_transient(
         provider.login(person(), PASSWORD)
 
 
-@pytest.mark.parametrize("status", [500, 502, 503, 504, 429])
-def test_http_5xx_is_transient(
+@pytest.mark.parametrize("status", [500, 502, 503, 504])
+def test_http_5xx_on_a_collect_is_an_unknown_outcome_naming_the_task(
     provider: JuxinliProvider, sandbox: SandboxProviders, status: int
 ) -> None:
     sandbox.fail_next(COLLECT, status=status)
 
-    with pytest.raises(ProviderUnavailable, match=f"HTTP {status}") as caught:
+    with pytest.raises(ProviderOutcomeUnknown, match=f"HTTP {status}") as caught:
         provider.login(person(), PASSWORD)
     assert PASSWORD not in str(caught.value)
+    assert set(caught.value.state) == {"token", "website", "next_type"}  # the application went through
+
+
+def test_http_429_is_transient(provider: JuxinliProvider, sandbox: SandboxProviders) -> None:
+    sandbox.fail_next(COLLECT, status=429)
+
+    with pytest.raises(ProviderUnavailable, match="HTTP 429"):
+        provider.login(person(), PASSWORD)
+
+
+@pytest.mark.parametrize("path", [REPORT_TOKEN, JOB_STATUS])
+@pytest.mark.parametrize("status", [500, 503])
+def test_http_5xx_on_a_read_is_transient(
+    provider: JuxinliProvider, sandbox: SandboxProviders, path: str, status: int
+) -> None:
+    state = collecting(provider, "13800138000").state
+    sandbox.fail_next(path, status=status)
+
+    with pytest.raises(ProviderUnavailable, match=f"HTTP {status}"):
+        provider.poll(state)
 
 
 @pytest.mark.parametrize("status", [400, 403, 404])
@@ -234,42 +255,95 @@ def test_fault_clears_after_count(provider: JuxinliProvider, sandbox: SandboxPro
     sandbox.fail_next("/juxinli", status=503, count=2)
 
     for _ in range(2):
-        with pytest.raises(ProviderUnavailable):
+        with pytest.raises(ProviderOutcomeUnknown):
             provider.login(person(), PASSWORD)
     assert provider.login(person(), PASSWORD).outcome == "NEED_INPUT"
 
 
-def test_body_that_is_not_json(provider: JuxinliProvider, sandbox: SandboxProviders) -> None:
-    sandbox.respond_next(COLLECT, "<html>gateway</html>")
+NOT_THE_PROTOCOL = [
+    ("<html><body>系统维护中</body></html>", "text/html", "not JSON"),
+    ('{"success": true, "data": {"process_co', "application/json", "not JSON"),
+    ("[1, 2]", "application/json", "not a JSON object"),
+]
 
-    with pytest.raises(ProviderError, match="not JSON") as caught:
+
+@pytest.mark.parametrize(("body", "content_type", "match"), NOT_THE_PROTOCOL)
+def test_collect_answer_that_is_not_the_protocol_is_an_unknown_outcome(
+    provider: JuxinliProvider, sandbox: SandboxProviders, body: str, content_type: str, match: str
+) -> None:
+    sandbox.respond_next(COLLECT, body, content_type=content_type)
+
+    with pytest.raises(ProviderOutcomeUnknown, match=match) as caught:
         provider.login(person(), PASSWORD)
-    assert not isinstance(caught.value, ProviderUnavailable)
+    assert caught.value.state["token"]
+
+
+@pytest.mark.parametrize(("body", "content_type", "match"), NOT_THE_PROTOCOL)
+def test_application_answer_that_is_not_the_protocol_names_no_task(
+    provider: JuxinliProvider, sandbox: SandboxProviders, body: str, content_type: str, match: str
+) -> None:
+    sandbox.respond_next(APPLICATION, body, content_type=content_type)
+
+    with pytest.raises(ProviderOutcomeUnknown, match=match) as caught:
+        provider.login(person(), PASSWORD)
+    assert caught.value.state == {}
+
+
+@pytest.mark.parametrize(("body", "content_type", "match"), NOT_THE_PROTOCOL)
+@pytest.mark.parametrize("path", [REPORT_TOKEN, JOB_STATUS])
+def test_read_answer_that_is_not_the_protocol_is_transient(
+    provider: JuxinliProvider, sandbox: SandboxProviders, path: str, body: str, content_type: str, match: str
+) -> None:
+    state = collecting(provider, "13800138000").state
+    sandbox.respond_next(path, body, content_type=content_type)
+
+    with pytest.raises(ProviderUnavailable, match=match):
+        provider.poll(state)
 
 
 def test_answer_without_data(provider: JuxinliProvider, sandbox: SandboxProviders) -> None:
     sandbox.respond_next(APPLICATION, {"success": True})
 
-    with pytest.raises(ProviderError, match="data"):
+    with pytest.raises(ProviderOutcomeUnknown, match="data"):
         provider.login(person(), PASSWORD)
 
 
-def test_timeout_is_transient(sandbox: SandboxProviders) -> None:
-    impatient = JuxinliProvider(sandbox.juxinli_base_url, ORG, SECRET, timeout=(2, 0.2))
-    sandbox.latency_seconds = 2
+def test_answer_without_process_code(provider: JuxinliProvider, sandbox: SandboxProviders) -> None:
+    sandbox.respond_next(COLLECT, {"success": True, "data": {"type": "CONTROL", "content": "?"}})
 
-    with pytest.raises(ProviderUnavailable, match="ReadTimeout"):
+    with pytest.raises(ProviderOutcomeUnknown, match="process_code"):
+        provider.login(person(), PASSWORD)
+
+
+def test_read_timeout_of_a_state_changing_call_is_an_unknown_outcome(sandbox: SandboxProviders) -> None:
+    impatient = JuxinliProvider(sandbox.juxinli_base_url, ORG, SECRET, timeout=(2, 0.2))
+    sandbox.delay_next(APPLICATION, 1)
+
+    with pytest.raises(ProviderOutcomeUnknown, match="ReadTimeout"):
         impatient.login(person(), PASSWORD)
 
 
-def test_poll_timeout_message_hides_the_query(
+def test_connection_lost_after_sending_is_an_unknown_outcome(
+    provider: JuxinliProvider, sandbox: SandboxProviders
+) -> None:
+    identity = person()
+    login = provider.login(identity, PASSWORD)
+    sandbox.drop_next(COLLECT)
+
+    with pytest.raises(ProviderOutcomeUnknown, match="ConnectionError"):
+        provider.submit(login.state, identity, PASSWORD, SMS_CODE)
+    # the emulator took the code: the task is collecting
+    assert provider.reconcile(login.state).outcome == "COLLECTING"
+
+
+def test_poll_timeout_is_transient_and_hides_the_query(
     provider: JuxinliProvider, sandbox: SandboxProviders
 ) -> None:
     state = collecting(provider, "13800138000").state
     impatient = JuxinliProvider(sandbox.juxinli_base_url, ORG, SECRET, timeout=(2, 0.2))
     sandbox.latency_seconds = 2
 
-    with pytest.raises(ProviderUnavailable) as caught:
+    with pytest.raises(ProviderUnavailable, match="ReadTimeout") as caught:
         impatient.poll(state)
     assert SECRET not in str(caught.value)
     assert "client_secret" not in str(caught.value)
@@ -315,8 +389,9 @@ def test_wrong_org_is_refused(sandbox: SandboxProviders) -> None:
 def test_poll_before_collection_is_refused(provider: JuxinliProvider) -> None:
     state = provider.login(person(), PASSWORD).state
 
-    with pytest.raises(ProviderError, match="没有采集任务"):
+    with pytest.raises(ProviderError, match="no collection job") as caught:
         provider.poll(state)
+    assert not isinstance(caught.value, ProviderUnavailable)
 
 
 def test_unknown_job_status_is_a_provider_error(
@@ -335,7 +410,7 @@ def test_report_token_answer_without_token(
     state = collecting(provider, "13800138000").state
     sandbox.respond_next(REPORT_TOKEN, {"success": True, "code": 200})
 
-    with pytest.raises(ProviderError, match="access_token"):
+    with pytest.raises(ProviderUnavailable, match="access_token"):
         provider.poll(state)
 
 
@@ -588,9 +663,10 @@ def test_unfinished_answer_without_next_datasource_is_collecting(
     assert sandbox.requests_seen(COLLECT) - collects_before == 1
 
 
-def test_provider_down_is_transient(provider: JuxinliProvider) -> None:
-    with pytest.raises(ProviderUnavailable, match="HTTP 503"):
+def test_provider_down_is_an_unknown_outcome_of_the_application(provider: JuxinliProvider) -> None:
+    with pytest.raises(ProviderOutcomeUnknown, match="HTTP 503") as caught:
         provider.login(person("13800138028"), PASSWORD)
+    assert caught.value.state == {}
 
 
 @pytest.mark.parametrize("mobile", ["13800138014", "13800138025", "13800138026", "13800138027"])
@@ -601,6 +677,115 @@ def test_moxie_only_numbers_behave_like_the_default(provider: JuxinliProvider, m
 def test_check_is_not_supported(provider: JuxinliProvider) -> None:
     with pytest.raises(ProviderError, match="no asynchronous login"):
         provider.check({"token": "t", "website": "chinamobilebj"})
+
+
+# ---------------------------------------------------------------- unknown outcomes
+@pytest.fixture(scope="module")
+def late_sandbox() -> Iterator[SandboxProviders]:
+    """A sandbox whose 13800138029 answers the accepted code 1 s late."""
+    with SandboxProviders(late_answer_seconds=1.0) as providers:
+        yield providers
+
+
+def test_reconcile_after_a_prompt_shows_no_effect(provider: JuxinliProvider, sandbox: SandboxProviders) -> None:
+    login = provider.login(person(), PASSWORD)
+    collects = sandbox.requests_seen(COLLECT)
+
+    assert provider.reconcile(login.state) is None
+    assert sandbox.requests_seen(COLLECT) == collects  # reads only
+
+
+def test_reconcile_without_a_token_asks_nothing(provider: JuxinliProvider, sandbox: SandboxProviders) -> None:
+    seen = sandbox.requests_seen("/juxinli")
+
+    assert provider.reconcile({}) is None
+    assert sandbox.requests_seen("/juxinli") == seen
+
+
+def test_accepted_code_answered_late_is_reconciled_as_collecting(late_sandbox: SandboxProviders) -> None:
+    impatient = JuxinliProvider(late_sandbox.juxinli_base_url, ORG, SECRET, timeout=(2, 0.3))
+    identity = person("13800138029")
+    login = impatient.login(identity, PASSWORD)
+
+    with pytest.raises(ProviderOutcomeUnknown, match="ReadTimeout"):
+        impatient.submit(login.state, identity, PASSWORD, SMS_CODE)
+    step = impatient.reconcile(login.state)
+
+    assert step is not None
+    assert (step.outcome, step.raw_code) == ("COLLECTING", "采集中")
+    assert step.state["token"] == login.state["token"] and step.state["access_token"]
+    assert late_sandbox.requests_seen(COLLECT) == 2  # the first collect and the one code
+    assert impatient.poll(step.state).status == "SUCCESS"
+
+
+def test_wrong_code_for_the_late_number_is_answered_at_once(late_sandbox: SandboxProviders) -> None:
+    impatient = JuxinliProvider(late_sandbox.juxinli_base_url, ORG, SECRET, timeout=(2, 0.3))
+    identity = person("13800138029")
+    login = impatient.login(identity, PASSWORD)
+
+    assert impatient.submit(login.state, identity, PASSWORD, "000000").guide_code == "90007"
+
+
+def test_out_of_turn_submit_is_an_unknown_outcome(provider: JuxinliProvider) -> None:
+    identity = person()
+    done = collecting(provider, "13800138000")
+
+    with pytest.raises(ProviderOutcomeUnknown, match="当前状态不能执行该操作") as caught:
+        provider.submit(done.state, identity, PASSWORD, SMS_CODE)
+    assert not isinstance(caught.value, ProviderUnavailable)
+    step = provider.reconcile(done.state)
+    assert step is not None and step.outcome == "COLLECTING"
+
+
+@pytest.mark.parametrize("status", ["采集中", "完成", "失败", "排队"])
+def test_any_collection_job_means_the_login_went_through(
+    provider: JuxinliProvider, sandbox: SandboxProviders, status: str
+) -> None:
+    state = provider.login(person(), PASSWORD).state
+    sandbox.respond_next(JOB_STATUS, {"success": True, "data": {"token": state["token"], "status": status}})
+
+    step = provider.reconcile(state)
+
+    assert step is not None and (step.outcome, step.raw_code) == ("COLLECTING", status)
+
+
+def test_reconcile_uses_a_cached_access_token(provider: JuxinliProvider, sandbox: SandboxProviders) -> None:
+    state = provider.poll(collecting(provider, "13800138000").state).state
+    tokens = sandbox.requests_seen(REPORT_TOKEN)
+
+    step = provider.reconcile(state)
+
+    assert step is not None and step.outcome == "COLLECTING"
+    assert sandbox.requests_seen(REPORT_TOKEN) == tokens
+
+
+@pytest.mark.parametrize(
+    ("path", "fault"),
+    [
+        (JOB_STATUS, {"status": 503}),
+        (JOB_STATUS, {"body": "<html>维护</html>", "content_type": "text/html"}),
+        (REPORT_TOKEN, {"body": '{"success": tr', "content_type": "application/json"}),
+        (JOB_STATUS, {"body": {"success": False, "message": "当前状态不能执行该操作"}}),
+    ],
+)
+def test_reconcile_that_cannot_read_is_transient(
+    provider: JuxinliProvider, sandbox: SandboxProviders, path: str, fault: dict[str, Any]
+) -> None:
+    state = provider.login(person(), PASSWORD).state
+    if "status" in fault:
+        sandbox.fail_next(path, status=fault["status"])
+    else:
+        sandbox.respond_next(path, fault["body"], content_type=fault.get("content_type"))
+
+    with pytest.raises(ProviderUnavailable):
+        provider.reconcile(state)
+
+
+def test_maintenance_page_at_login_is_an_unknown_outcome(provider: JuxinliProvider) -> None:
+    for _ in range(2):  # retries find it under maintenance too
+        with pytest.raises(ProviderOutcomeUnknown, match="not JSON") as caught:
+            provider.login(person("13800138030"), PASSWORD)
+        assert caught.value.state == {}
 
 
 # ---------------------------------------------------------------- website hint

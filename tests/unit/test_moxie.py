@@ -21,6 +21,7 @@ from carrier_auth.providers.base import (
     CarrierStep,
     Identity,
     ProviderError,
+    ProviderOutcomeUnknown,
     ProviderUnavailable,
 )
 from carrier_auth.providers.moxie import MoxieProvider
@@ -44,6 +45,7 @@ TASKS = "/carrier/v3/tasks"
 MOXIE = "/moxie"
 SLOW = "/moxie-slow"  # login_polls=3, crawl_polls=2
 PROBE = "/moxie-probe"  # records requests, can fail status reads
+LATE = "/moxie-late"  # answers 13800138029's accepted code 1 s late
 
 
 class FakeClock:
@@ -82,6 +84,7 @@ def probe(sandbox_server: SandboxProviders) -> Probe:
     sandbox_server.mount(SLOW, MoxieEmulator(login_polls=3, crawl_polls=2))
     probe = Probe(MoxieEmulator())
     sandbox_server.mount(PROBE, probe)
+    sandbox_server.mount(LATE, MoxieEmulator(late_answer_seconds=1.0))
     return probe
 
 
@@ -97,11 +100,12 @@ def make(sandbox: SandboxProviders, probe: Probe, clock: FakeClock) -> Iterator[
         apikey: str = DEFAULT_APIKEY,
         interval: float = 0.25,
         deadline: float = 5.0,
+        read_timeout: float = 5,
     ) -> MoxieProvider:
         return MoxieProvider(
             sandbox.url(prefix),
             apikey,
-            timeout=(2, 5),
+            timeout=(2, read_timeout),
             status_interval=interval,
             decision_deadline=deadline,
             sleep=clock.sleep,
@@ -384,12 +388,15 @@ def test_resend_asks_for_the_new_code(make: Any, probe: Probe) -> None:
     assert provider.submit(resent.state, identity, PASSWORD, SMS_CODE).outcome == "COLLECTING"
 
 
-def test_resend_when_no_code_is_awaited_is_an_error(provider: MoxieProvider) -> None:
+def test_resend_when_no_code_is_awaited_is_an_unknown_outcome(provider: MoxieProvider) -> None:
     identity, step = logged_in(provider, "13800138000")
     collecting = provider.submit(step.state, identity, PASSWORD, SMS_CODE)
 
-    with pytest.raises(ProviderError, match="HTTP 400: task is not waiting for an SMS code"):
+    with pytest.raises(ProviderOutcomeUnknown, match="task is not waiting for an SMS code") as caught:
         provider.resend(collecting.state, identity, PASSWORD)
+    assert caught.value.state == collecting.state
+    reconciled = provider.reconcile(collecting.state)
+    assert reconciled is not None and reconciled.outcome == "COLLECTING"
 
 
 # -- asynchronous waiting -----------------------------------------------------------------------
@@ -435,23 +442,28 @@ def test_crawl_phase_means_collecting_and_poll_runs(make: Any) -> None:
     assert provider.poll(running.state).status == "SUCCESS"
 
 
-def test_status_outage_after_create_gives_working_not_an_error(make: Any, probe: Probe, clock: FakeClock) -> None:
+def test_status_outage_after_create_is_an_unknown_outcome_naming_the_task(
+    make: Any, probe: Probe, clock: FakeClock
+) -> None:
     provider = make(PROBE, interval=1.0, deadline=2.0)
     probe.failing_status = 10
 
-    step = provider.login(person(), PASSWORD)
+    with pytest.raises(ProviderOutcomeUnknown, match="HTTP 503") as caught:
+        provider.login(person(), PASSWORD)
 
-    assert step.outcome == "WORKING"
-    assert step.state["task_id"]
+    state = caught.value.state
+    assert state["task_id"]
     assert clock.sleeps == [1.0, 1.0]
-    assert PASSWORD not in step.raw_message
+    assert PASSWORD not in str(caught.value)
 
-    # check may raise: the state is saved, the ASL retries it
+    # reconcile only reads: while the status is down it raises, the step retries it
     with pytest.raises(ProviderUnavailable, match="HTTP 503"):
-        provider.check(step.state)
+        provider.reconcile(state)
 
     probe.failing_status = 0
-    assert provider.check(step.state).outcome == "NEED_INPUT"
+    reconciled = provider.reconcile(state)
+    assert reconciled is not None and reconciled.outcome == "NEED_INPUT"
+    assert [path for _, path, _, _ in probe.seen].count(TASKS) == 1  # one task, never a second
 
 
 def test_brief_status_outage_is_ridden_out(make: Any, probe: Probe) -> None:
@@ -466,10 +478,18 @@ def test_brief_status_outage_is_ridden_out(make: Any, probe: Probe) -> None:
 # -- HTTP errors --------------------------------------------------------------------------------
 
 
-def test_provider_down_is_unavailable(provider: MoxieProvider) -> None:
-    with pytest.raises(ProviderUnavailable, match="HTTP 503: service unavailable") as caught:
+def test_provider_down_at_create_is_an_unknown_outcome_naming_no_task(provider: MoxieProvider) -> None:
+    with pytest.raises(ProviderOutcomeUnknown, match="HTTP 503: service unavailable") as caught:
         provider.login(person("13800138009"), PASSWORD)
     assert PASSWORD not in str(caught.value)
+    assert caught.value.state == {}
+    assert provider.reconcile(caught.value.state) is None
+
+
+def test_429_is_transient(provider: MoxieProvider, sandbox: SandboxProviders) -> None:
+    sandbox.respond_next(MOXIE, {"detail": "too many requests"}, status=429)
+    with pytest.raises(ProviderUnavailable, match="HTTP 429"):
+        provider.login(person(), PASSWORD)
 
 
 def test_bad_apikey_is_a_provider_error(make: Any) -> None:
@@ -528,7 +548,7 @@ def test_other_4xx_on_create_is_an_error(
 
 def test_secrets_quoted_by_the_upstream_are_blanked(provider: MoxieProvider, sandbox: SandboxProviders) -> None:
     sandbox.respond_next(MOXIE, {"detail": f"bad {PASSWORD} for {NAME} {ID_NUMBER}"}, status=500)
-    with pytest.raises(ProviderUnavailable) as unavailable:
+    with pytest.raises(ProviderOutcomeUnknown) as unavailable:
         provider.login(person(), PASSWORD)
 
     sandbox.respond_next(MOXIE, {"detail": f"{NAME}/{ID_NUMBER} 账号状态异常"}, status=400)
@@ -555,10 +575,123 @@ def test_poll_unavailable(provider: MoxieProvider, sandbox: SandboxProviders) ->
         provider.poll(step.state)
 
 
-def test_non_json_success_is_an_error(provider: MoxieProvider, sandbox: SandboxProviders) -> None:
-    sandbox.respond_next(MOXIE, "<html>ok</html>", status=200)
-    with pytest.raises(ProviderError, match="not JSON"):
+NOT_THE_PROTOCOL = [
+    ("<html><body>系统维护中</body></html>", "text/html"),
+    ('{"task_id": "ab', "application/json"),
+    ('["task"]', "application/json"),
+]
+
+
+@pytest.mark.parametrize(("body", "content_type"), NOT_THE_PROTOCOL)
+def test_create_answer_that_is_not_the_protocol_is_an_unknown_outcome(
+    provider: MoxieProvider, sandbox: SandboxProviders, body: str, content_type: str
+) -> None:
+    sandbox.respond_next(MOXIE, body, content_type=content_type)
+    with pytest.raises(ProviderOutcomeUnknown, match="not a JSON object") as caught:
         provider.login(person(), PASSWORD)
+    assert caught.value.state == {}
+
+
+def test_create_answer_without_task_id_is_an_unknown_outcome(
+    provider: MoxieProvider, sandbox: SandboxProviders
+) -> None:
+    sandbox.respond_next(MOXIE, {"id": "x"}, status=201)
+    with pytest.raises(ProviderOutcomeUnknown, match="task_id"):
+        provider.login(person(), PASSWORD)
+
+
+@pytest.mark.parametrize(("body", "content_type"), NOT_THE_PROTOCOL)
+def test_status_answer_that_is_not_the_protocol_is_transient(
+    provider: MoxieProvider, sandbox: SandboxProviders, body: str, content_type: str
+) -> None:
+    _, step = logged_in(provider, "13800138000")
+    sandbox.respond_next(f"{MOXIE}{TASKS}/{step.state['task_id']}/status", body, content_type=content_type)
+    with pytest.raises(ProviderUnavailable, match="not a JSON object"):
+        provider.poll(step.state)
+
+
+# -- unknown outcomes ---------------------------------------------------------------------------
+
+
+def test_reconcile_reads_where_the_task_stands(provider: MoxieProvider, sandbox: SandboxProviders) -> None:
+    _, step = logged_in(provider, "13800138000")
+    inputs = sandbox.requests_seen(f"{MOXIE}{TASKS}/{step.state['task_id']}/input")
+
+    reconciled = provider.reconcile(step.state)
+
+    assert reconciled is not None and (reconciled.outcome, reconciled.guide_code) == ("NEED_INPUT", "90001")
+    assert sandbox.requests_seen(f"{MOXIE}{TASKS}/{step.state['task_id']}/input") == inputs
+
+
+def test_reconcile_without_a_task_asks_nothing(provider: MoxieProvider, sandbox: SandboxProviders) -> None:
+    seen = sandbox.requests_seen(MOXIE)
+    assert provider.reconcile({}) is None
+    assert sandbox.requests_seen(MOXIE) == seen
+
+
+def test_accepted_code_answered_late_is_reconciled_as_collecting(make: Any, sandbox: SandboxProviders) -> None:
+    provider = make(LATE, read_timeout=0.3)
+    identity, step = logged_in(provider, "13800138029")
+    inputs = f"{LATE}{TASKS}/{step.state['task_id']}/input"
+
+    with pytest.raises(ProviderOutcomeUnknown, match="ReadTimeout") as caught:
+        provider.submit(step.state, identity, PASSWORD, SMS_CODE)
+    reconciled = provider.reconcile(step.state)
+
+    assert caught.value.state == {}  # the task is the session's already
+    assert reconciled is not None and reconciled.outcome == "COLLECTING"
+    assert sandbox.requests_seen(inputs) == 1
+    assert provider.poll(reconciled.state).status == "SUCCESS"
+
+
+def test_input_out_of_turn_is_an_unknown_outcome(make: Any) -> None:
+    provider = make(SLOW, deadline=0)  # answers WORKING while the emulator still says DOING
+    identity = person()
+    step = provider.login(identity, PASSWORD)
+    assert step.outcome == "WORKING"
+
+    with pytest.raises(ProviderOutcomeUnknown, match="task is not waiting for an input") as caught:
+        provider.submit(step.state, identity, PASSWORD, SMS_CODE)
+    assert caught.value.state == step.state
+
+
+@pytest.mark.parametrize(
+    "fault",
+    [
+        {"status": 502},
+        {"body": "<html><body>系统维护中</body></html>", "content_type": "text/html"},
+        {"body": '{"ok": tr', "content_type": "application/json"},
+        {"drop": True},
+    ],
+)
+def test_input_failure_after_sending_is_an_unknown_outcome(
+    provider: MoxieProvider, sandbox: SandboxProviders, fault: dict[str, Any]
+) -> None:
+    identity, step = logged_in(provider, "13800138000")
+    path = f"{MOXIE}{TASKS}/{step.state['task_id']}/input"
+    if "status" in fault:
+        sandbox.fail_next(path, status=fault["status"])
+    elif "drop" in fault:
+        sandbox.respond_next(path, {})  # the emulator never sees the code
+        sandbox.drop_next(path)
+    else:
+        sandbox.respond_next(path, fault["body"], content_type=fault["content_type"])
+
+    with pytest.raises(ProviderOutcomeUnknown):
+        provider.submit(step.state, identity, PASSWORD, SMS_CODE)
+    reconciled = provider.reconcile(step.state)
+
+    # the code never arrived: the task still waits for it, where it stood
+    assert reconciled is not None and (reconciled.outcome, reconciled.guide_code) == ("NEED_INPUT", "90001")
+    assert provider.submit(step.state, identity, PASSWORD, SMS_CODE).outcome == "COLLECTING"
+
+
+def test_maintenance_page_at_create_is_an_unknown_outcome(make: Any) -> None:
+    provider = make(SLOW)
+    for _ in range(2):  # retries find it under maintenance too
+        with pytest.raises(ProviderOutcomeUnknown, match="not a JSON object") as caught:
+            provider.login(person("13800138030"), PASSWORD)
+        assert caught.value.state == {}
 
 
 # -- status answers the emulator never gives -------------------------------------------------
@@ -574,14 +707,29 @@ def scripted_check(provider: MoxieProvider, sandbox: SandboxProviders, body: Any
     [
         status_body("PAUSED"),
         status_body("WAIT_CODE", input={"type": "VOICE"}),
+    ],
+)
+def test_status_answers_with_an_unknown_meaning_are_errors(
+    provider: MoxieProvider, sandbox: SandboxProviders, body: Any
+) -> None:
+    with pytest.raises(ProviderError) as caught:
+        scripted_check(provider, sandbox, body)
+    assert not isinstance(caught.value, (ProviderUnavailable, ProviderOutcomeUnknown))
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
         status_body("WAIT_CODE", input={"type": "IMG", "value": ""}),
         {"phase": "LOGIN"},
         ["not", "an", "object"],
     ],
 )
-def test_foreign_status_answers_are_errors(provider: MoxieProvider, sandbox: SandboxProviders, body: Any) -> None:
-    with pytest.raises(ProviderError):
-        scripted_check(provider, sandbox, body)
+def test_status_answers_that_are_not_the_protocol_are_transient(
+    make: Any, sandbox: SandboxProviders, body: Any
+) -> None:
+    with pytest.raises(ProviderUnavailable):
+        scripted_check(make(deadline=0), sandbox, body)
 
 
 def test_done_succ_during_login_is_collecting(provider: MoxieProvider, sandbox: SandboxProviders) -> None:
@@ -675,7 +823,7 @@ def test_no_secret_in_logs(make: Any, caplog: pytest.LogCaptureFixture) -> None:
     sms = provider.submit(wrong.state, identity, PASSWORD, IMAGE_ANSWER)
     provider.submit(sms.state, identity, PASSWORD, SMS_CODE)
     provider.login(person("13800138002"), PASSWORD)
-    with pytest.raises(ProviderUnavailable):
+    with pytest.raises(ProviderOutcomeUnknown):
         provider.login(person("13800138009"), PASSWORD)
 
     text = "\n".join(record.getMessage() for record in caplog.records)

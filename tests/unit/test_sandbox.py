@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import logging
-
+import time
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import pytest
 import requests
 
-from carrier_auth.providers.base import Identity, ProviderUnavailable
+from carrier_auth.providers.base import Identity, ProviderOutcomeUnknown
 from carrier_auth.providers.juxinli import JuxinliProvider
 from carrier_auth.providers.three_factor import ThreeFactorProvider
 from local.sandbox import SMS_CODE, SandboxProviders, mask_mobile
 from local.sandbox.juxinli import APPLICATION_REFUSALS, LOGIN_ERRORS, QUERY_PASSWORD
+from local.sandbox.moxie import DEFAULT_APIKEY, MoxieEmulator
+from local.sandbox.server import _Server
 
 NAME = "张三"
 ID_NUMBER = "11010519491231002X"
@@ -284,7 +287,7 @@ def test_logs_never_carry_secrets_or_identity(
     expires = Identity(NAME, ID_NUMBER, "13800138015")
     step = juxinli.login(expires, PASSWORD)
     assert juxinli.submit(step.state, expires, PASSWORD, SMS_CODE).guide_code == "90010"
-    with pytest.raises(ProviderUnavailable):
+    with pytest.raises(ProviderOutcomeUnknown):
         juxinli.login(Identity(NAME, ID_NUMBER, "13800138028"), PASSWORD)
 
     ours = [record for record in caplog.records if record.name.startswith("carrier_auth.")]
@@ -517,3 +520,141 @@ def test_datasource_follows_the_number_province(sandbox: SandboxProviders) -> No
     assert apply(sandbox, "18852951275")["data"]["datasource"]["website"] == "chinamobilejs"
     assert apply(sandbox, "13000000000")["data"]["datasource"]["website"] == "chinaunicomsd"
     assert apply(sandbox, "19900000000")["data"]["datasource"]["website"] == "chinatelecom"
+
+
+# ---------------------------------------------------------------- provider-level conditions
+MOXIE_AUTH = {"Authorization": f"apikey {DEFAULT_APIKEY}"}
+LATE_SECONDS = 2.0
+
+
+@pytest.fixture
+def pair() -> Iterator[SandboxProviders]:
+    """A fresh sandbox with Juxinli and a mounted Moxie (they share the maintenance state)."""
+    with SandboxProviders(late_answer_seconds=LATE_SECONDS) as providers:
+        providers.mount("/moxie", MoxieEmulator(late_answer_seconds=LATE_SECONDS))
+        yield providers
+
+
+def moxie_create(sandbox: SandboxProviders, mobile: str) -> requests.Response:
+    body = {"account": mobile, "password": PASSWORD, "user_id": "u-1"}
+    return requests.post(f"{sandbox.url('/moxie')}/carrier/v3/tasks", json=body, headers=MOXIE_AUTH, timeout=TIMEOUT)
+
+
+def juxinli_application(sandbox: SandboxProviders, mobile: str) -> requests.Response:
+    return post(f"{sandbox.juxinli_base_url}/orgApi/rest/v2/applications/{ORG}", basic_info(mobile))
+
+
+def is_maintenance_page(response: requests.Response) -> bool:
+    return (
+        response.status_code == 200
+        and response.headers["Content-Type"].startswith("text/html")
+        and "系统维护中" in response.text
+    )
+
+
+def test_maintenance_follows_the_first_provider_asked(pair: SandboxProviders) -> None:
+    # Juxinli first: down for every retry, Moxie healthy, then Juxinli recovers
+    assert is_maintenance_page(juxinli_application(pair, "13800138030"))
+    assert is_maintenance_page(juxinli_application(pair, "13800138030"))
+    created = moxie_create(pair, "13800138030")
+    assert created.status_code == 201
+    status = requests.get(
+        f"{pair.url('/moxie')}/carrier/v3/tasks/{created.json()['task_id']}/status", headers=MOXIE_AUTH, timeout=TIMEOUT
+    )
+    assert status.json()["phase_status"] == "DOING"
+    # Moxie first: now Moxie is the one down, Juxinli is healthy
+    assert is_maintenance_page(moxie_create(pair, "13800138030"))
+    assert is_maintenance_page(moxie_create(pair, "13800138030"))
+    assert juxinli_application(pair, "13800138030").json()["success"] is True
+
+
+def test_maintenance_covers_every_request_about_the_number(pair: SandboxProviders) -> None:
+    created = moxie_create(pair, "13800138030")  # Moxie is asked first: Moxie is down
+    assert is_maintenance_page(created)
+    token = juxinli_application(pair, "13800138030").json()["data"]["token"]  # Juxinli healthy
+    collect_body = {"token": token, "account": "13800138030", "password": PASSWORD, "captcha": "", "type": ""}
+    assert collect(pair, {**collect_body, "website": "chinamobilebj"})["data"]["process_code"] == 10002
+    assert moxie_create(pair, "13800138000").status_code == 201  # only that number
+
+
+def test_late_answer_moves_the_task_at_once_and_holds_nobody_up(pair: SandboxProviders) -> None:
+    token = apply(pair, "13800138029")["data"]["token"]
+    base = {"token": token, "account": "13800138029", "password": PASSWORD, "website": "chinamobilebj"}
+    assert collect(pair, {**base, "captcha": "", "type": ""})["data"]["process_code"] == 10002
+    started = time.monotonic()
+
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        late = pool.submit(collect, pair, {**base, "captcha": SMS_CODE, "type": "SUBMIT_CAPTCHA"})
+        access_token = report_token(pair)["access_token"]
+        params = {"client_secret": SECRET, "access_token": access_token, "token": token}
+        url = f"{pair.juxinli_base_url}/api/v2/job/access_jobs_status_by_token"
+        deadline = started + LATE_SECONDS
+        while (job := requests.get(url, params=params, timeout=TIMEOUT).json())["success"] is not True:
+            assert time.monotonic() < deadline, job
+        collecting_seen = time.monotonic()
+        answer = late.result(timeout=LATE_SECONDS + 5)
+
+    assert job["data"]["status"] == "采集中"
+    assert collecting_seen - started < LATE_SECONDS  # the state changed before the answer went out
+    assert time.monotonic() - started >= LATE_SECONDS
+    assert answer["data"]["process_code"] == 10008
+
+
+def test_moxie_late_answer_moves_the_task_at_once(pair: SandboxProviders) -> None:
+    task_id = moxie_create(pair, "13800138029").json()["task_id"]
+    task = f"{pair.url('/moxie')}/carrier/v3/tasks/{task_id}"
+    deadline = time.monotonic() + 5
+    while requests.get(f"{task}/status", headers=MOXIE_AUTH, timeout=TIMEOUT).json()["phase_status"] != "WAIT_CODE":
+        assert time.monotonic() < deadline  # one LOGIN/DOING answer, then the prompt
+
+    with pytest.raises(requests.ReadTimeout):
+        requests.post(f"{task}/input", json={"input": SMS_CODE}, headers=MOXIE_AUTH, timeout=(2, 0.3))
+    status = requests.get(f"{task}/status", headers=MOXIE_AUTH, timeout=TIMEOUT).json()
+
+    assert (status["phase"], status["phase_status"]) == ("CRAWL", "DOING")
+
+
+@pytest.mark.parametrize(
+    ("content_type", "expected"),
+    [(None, "text/plain; charset=utf-8"), ("text/html", "text/html"), ("application/json", "application/json")],
+)
+def test_scripted_text_answers_choose_their_content_type(
+    sandbox: SandboxProviders, content_type: str | None, expected: str
+) -> None:
+    sandbox.respond_next("/juxinli", '{"success": tr', content_type=content_type)
+
+    response = requests.get(f"{sandbox.juxinli_base_url}/api/v2/access_report_token", timeout=TIMEOUT)
+
+    assert (response.status_code, response.headers["Content-Type"], response.text) == (200, expected, '{"success": tr')
+
+
+def test_delayed_answer_still_takes_effect(sandbox: SandboxProviders) -> None:
+    token = apply(sandbox)["data"]["token"]
+    base = {"token": token, "account": "13800138000", "password": PASSWORD, "website": "chinamobilebj"}
+    sandbox.delay_next("/juxinli/orgApi/rest/v2/messages/collect/req", 1)
+
+    with pytest.raises(requests.ReadTimeout):
+        requests.post(
+            f"{sandbox.juxinli_base_url}/orgApi/rest/v2/messages/collect/req",
+            json={**base, "captcha": "", "type": ""},
+            timeout=(2, 0.2),
+        )
+
+    # the first collect was taken: a second one is out of turn
+    again = collect(sandbox, {**base, "captcha": "", "type": ""})
+    assert again == {"success": False, "message": "当前状态不能执行该操作"}
+
+
+def test_dropped_connection_after_the_effect(sandbox: SandboxProviders) -> None:
+    token = apply(sandbox)["data"]["token"]
+    base = {"token": token, "account": "13800138000", "password": PASSWORD, "website": "chinamobilebj"}
+    sandbox.drop_next("/juxinli")
+
+    with pytest.raises(requests.ConnectionError):
+        collect(sandbox, {**base, "captcha": "", "type": ""})
+
+    assert collect(sandbox, {**base, "captcha": SMS_CODE, "type": "SUBMIT_CAPTCHA"})["data"]["process_code"] == 10008
+
+
+def test_listen_backlog_fits_many_environments() -> None:
+    assert _Server.request_queue_size == 1024

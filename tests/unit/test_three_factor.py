@@ -239,12 +239,9 @@ def test_unknown_result_is_a_provider_error(
     [
         {"errcode": 500, "errmsg": "下游异常", "data": None},
         {"errcode": "E1001", "errmsg": "余额不足"},
-        {"errcode": 0, "data": {"result": "not json"}},
-        {"errcode": 0, "data": {"result": {"responseJson": {}}}},
-        ["not", "an", "object"],
     ],
 )
-def test_bad_envelopes_are_provider_errors(
+def test_refusals_are_provider_errors(
     provider: ThreeFactorProvider, sandbox: SandboxProviders, body: Any
 ) -> None:
     sandbox.respond_next(UNIVERSAL, body)
@@ -252,6 +249,26 @@ def test_bad_envelopes_are_provider_errors(
     with pytest.raises(ProviderError) as caught:
         provider.verify(person())
     assert not isinstance(caught.value, ProviderUnavailable)
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        ({"errcode": 0, "data": {"result": "not json"}}, None),
+        ({"errcode": 0, "data": {"result": {"responseJson": {}}}}, None),
+        (["not", "an", "object"], None),
+        ("<html><body>系统维护中</body></html>", "text/html"),
+        ('{"errcode": 0, "data": {"tra', "application/json"),
+    ],
+)
+def test_answers_that_are_not_the_protocol_are_transient(
+    provider: ThreeFactorProvider, sandbox: SandboxProviders, body: Any, content_type: str | None
+) -> None:
+    """The check only reads: an answer that is not the protocol is an unavailable provider."""
+    sandbox.respond_next(UNIVERSAL, body, content_type=content_type)
+
+    with pytest.raises(ProviderUnavailable):
+        provider.verify(person())
 
 
 @pytest.mark.parametrize("status", [500, 503])

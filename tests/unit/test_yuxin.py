@@ -408,7 +408,6 @@ def test_answer_mapping(
         answer("999"),
         answer(None),
         answer("102", ""),
-        ["not", "an", "object"],
     ],
 )
 def test_unusable_answers_are_provider_errors(provider: YuxinProvider, yuxin: SandboxProviders, body: Any) -> None:
@@ -448,6 +447,24 @@ def test_echoed_values_are_masked_in_raw_message(provider: YuxinProvider, yuxin:
 @pytest.mark.parametrize("status", [500, 503, 429])
 def test_http_failures_are_transient(provider: YuxinProvider, yuxin: SandboxProviders, status: int) -> None:
     yuxin.fail_next(PREFIX, status=status)
+
+    with pytest.raises(ProviderUnavailable):
+        provider.verify(person())
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (["not", "an", "object"], None),
+        ("<html>系统维护中</html>", "text/html"),
+        ('{"errorCode": "2', "application/json"),
+    ],
+)
+def test_answers_that_are_not_the_protocol_are_transient(
+    provider: YuxinProvider, yuxin: SandboxProviders, body: Any, content_type: str | None
+) -> None:
+    """The check only reads: an answer that is not the protocol is an unavailable provider."""
+    yuxin.respond_next(PREFIX, body, content_type=content_type)
 
     with pytest.raises(ProviderUnavailable):
         provider.verify(person())

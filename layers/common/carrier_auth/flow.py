@@ -17,7 +17,7 @@ from botocore.exceptions import ClientError
 from . import codes, crypto, events, identity, sessions
 from .config import get_settings
 from .errors import SessionNotFound
-from .providers.base import CarrierStep, Identity
+from .providers.base import CarrierProvider, CarrierStep, Identity, ProviderOutcomeUnknown, ProviderUnavailable
 from .providers.registry import carrier_provider
 
 logger = Logger(child=True)
@@ -47,7 +47,7 @@ def _utc_now() -> str:
 def identity_step(task_id: str, provider: str) -> dict[str, str]:
     """One provider's check for the task's person, recorded on the session (cache first)."""
     session = _session(task_id)
-    result, cached = identity.check(provider, _identity(session))
+    result, cached = identity.check(provider, _identity(session), scope=str(session.get("tenant", "")))
     rec = identity.record(result, cached)
     logger.info("identity checked", extra={"verdict": result.verdict, "provider": provider, "cached": cached})
     sessions.update(task_id, {f"identity_{provider}": rec})
@@ -66,68 +66,143 @@ def _identity_decision(event: dict) -> dict:
 
 
 # ---------------------------------------------------------------- carrier steps
-def _route(session: dict[str, Any], provider: str, step: CarrierStep) -> dict[str, str]:
-    """Persist what the provider said and turn it into the outcome the ASL routes on."""
-    task_id = session["task_id"]
-    settings = get_settings()
-    extra: dict[str, Any] = {
+WRONG_INPUT_GUIDES = (codes.WRONG_SMS_CODE, codes.WRONG_IMAGE_CODE, codes.WRONG_QUERY_PASSWORD)
+
+# A session checkpoint to write: (status, answer)
+Checkpoint = tuple[str, dict[str, Any]]
+
+
+def _route(session: dict[str, Any], provider: str, step: CarrierStep, call: str = "") -> dict[str, str]:
+    """Persist what the provider said and turn it into the outcome the ASL routes on.
+
+    ``call``: the key of the state-changing call this step answers, recorded with the outcome in
+    the same write, so a step invoked again for the same input answers without calling again."""
+    values: dict[str, Any] = {
         "provider": provider,
         "provider_state": {**session.get("provider_state", {}), **step.state},
         "upstream": {"code": step.raw_code, "message": step.raw_message},
     }
     logger.info("carrier step", extra={"outcome": step.outcome, "guide_code": step.guide_code, "upstream_code": step.raw_code})
+    outcome, checkpoint = _next(session, step, values)
+    if call:
+        values["upstream_call"] = {"key": call, "outcome": outcome}
+    if checkpoint:
+        sessions.checkpoint(session["task_id"], *checkpoint, values)
+    else:
+        sessions.update(session["task_id"], values)
+    return {"outcome": outcome}
+
+
+def _next(session: dict[str, Any], step: CarrierStep, values: dict[str, Any]) -> tuple[str, Checkpoint | None]:
+    """Where a provider step leads: the outcome and the checkpoint to write (None while the task
+    goes on without one); counters and the pending prompt are added to ``values``."""
+    settings = get_settings()
     if step.outcome == "NEED_INPUT":
-        if step.guide_code in (codes.WRONG_SMS_CODE, codes.WRONG_IMAGE_CODE, codes.WRONG_QUERY_PASSWORD):
-            extra["wrong_codes"] = int(session.get("wrong_codes", 0)) + 1
-            if extra["wrong_codes"] >= settings.wrong_code_limit:  # our own limit, before any more upstream calls
-                ans = sessions.answer(codes.IN_PROGRESS, codes.TOO_MANY_WRONG_CODES)
-                sessions.checkpoint(task_id, sessions.FAILED, ans, extra)
-                return {"outcome": "FAILED"}
+        if step.guide_code in WRONG_INPUT_GUIDES:
+            values["wrong_codes"] = int(session.get("wrong_codes", 0)) + 1
+            if values["wrong_codes"] >= settings.wrong_code_limit:  # our own limit, before any more upstream calls
+                return "FAILED", (sessions.FAILED, sessions.answer(codes.IN_PROGRESS, codes.TOO_MANY_WRONG_CODES))
         if step.guide_code == codes.NEED_SMS_CODE:
-            extra["code_sent_at"] = int(time.time())
-        pending = sessions.answer(codes.IN_PROGRESS, step.guide_code, step.guide_message or None, step.auth_image or "")
-        sessions.update(task_id, {**extra, "pending": pending})
-    elif step.outcome == "WORKING":
-        extra["checks"] = int(session.get("checks", 0)) + 1
-        if extra["checks"] > settings.max_login_checks:
-            logger.warning("upstream login undecided after the check bound", extra={"checks": extra["checks"]})
-            sessions.checkpoint(task_id, sessions.FAILED, sessions.answer(codes.IN_PROGRESS, codes.CARRIER_BUSY), extra)
-            return {"outcome": "FAILED"}
-        sessions.update(task_id, extra)
-    elif step.outcome == "COLLECTING":
-        sessions.checkpoint(task_id, sessions.COLLECTING, sessions.answer(codes.SUBMITTED), {**extra, "polls": 0})
-    elif step.guide_code:
+            values["code_sent_at"] = int(time.time())
+        values["pending"] = sessions.answer(
+            codes.IN_PROGRESS, step.guide_code, step.guide_message or None, step.auth_image or ""
+        )
+        return "NEED_INPUT", None
+    if step.outcome == "WORKING":
+        values["checks"] = int(session.get("checks", 0)) + 1
+        if values["checks"] > settings.max_login_checks:
+            logger.warning("upstream login undecided after the check bound", extra={"checks": values["checks"]})
+            return "FAILED", (sessions.FAILED, sessions.answer(codes.IN_PROGRESS, codes.CARRIER_BUSY))
+        return "WORKING", None
+    if step.outcome == "COLLECTING":
+        values["polls"] = 0
+        return "COLLECTING", (sessions.COLLECTING, sessions.answer(codes.SUBMITTED))
+    if step.guide_code:
         ans = sessions.answer(codes.IN_PROGRESS, step.guide_code, step.guide_message or None)
-        sessions.checkpoint(task_id, sessions.FAILED, ans, extra)
-    else:  # an upstream answer with no seed meaning: a system error, raw text kept for support
-        sessions.checkpoint(task_id, sessions.ERROR, sessions.answer(codes.SYSTEM_ERROR), extra)
-    return {"outcome": step.outcome}
+        return "FAILED", (sessions.FAILED, ans)
+    # an upstream answer with no seed meaning: a system error, raw text kept for support
+    return "FAILED", (sessions.ERROR, sessions.answer(codes.SYSTEM_ERROR))
 
 
-def _current_provider(session: dict[str, Any]) -> tuple[str, Any]:
+def _current_provider(session: dict[str, Any]) -> tuple[str, CarrierProvider]:
     name = session.get("provider") or get_settings().carrier_chain()[0]
     return name, carrier_provider(name)
 
 
-def _login(event: dict) -> dict:
+def _once(event: dict, call: Callable[[CarrierProvider, dict[str, Any]], CarrierStep]) -> dict:
+    """``call`` - a state-changing upstream call (login, submit, resend) - at most once per step
+    input, however often the step is invoked for it (docs/upstream-calls.md).
+
+    Write-ahead: the step records the call's key (``upstream_call``: the action and the time the
+    ASL entered the state, the same for every retry of that entry) before calling, and
+    ``_route`` records the outcome with it. Invoked again with the key recorded, the step
+    answers the recorded outcome, or - when the call never settled - asks the provider where
+    the task stands instead of calling again. Only a call that provably never reached the
+    provider (``ProviderUnavailable``) forgets the key, so that the ASL's retry calls again."""
     session = _session(event["task_id"])
     name, provider = _current_provider(session)
-    return _route(session, name, provider.login(_identity(session), _password(session)))
+    key = f"{event['action']}@{event['entered']}"
+    record = session.get("upstream_call") or {}
+    if record.get("key") == key:
+        if "outcome" in record:
+            logger.info("step invoked again after it finished", extra={"outcome": record["outcome"]})
+            return {"outcome": record["outcome"]}
+        logger.warning("step invoked again after an unsettled upstream call: reconciling")
+        return _reconcile(event, session, name, provider, key, {})
+    session = sessions.update(session["task_id"], {"upstream_call": {"key": key}})
+    try:
+        step = call(provider, session)
+    except ProviderOutcomeUnknown as exc:
+        logger.warning("upstream outcome unknown: reconciling", extra={"reason": str(exc)})
+        return _reconcile(event, session, name, provider, key, exc.state)
+    except ProviderUnavailable:
+        sessions.update(session["task_id"], {}, remove=("upstream_call",))
+        raise
+    return _route(session, name, step, key)
+
+
+def _reconcile(
+    event: dict, session: dict[str, Any], name: str, provider: CarrierProvider, key: str, learnt: dict[str, Any]
+) -> dict:
+    """Route from where the upstream task stands after a call whose outcome is unknown.
+
+    ``learnt``: what the adapter knew before the failure (a new upstream task), kept first so a
+    step invoked again asks about the same task. A failed read raises ``ProviderUnavailable``
+    with the key still recorded: the ASL's retry reconciles again. No visible effect: an input
+    leaves the task waiting (90035); a login is forgotten and retried afresh by the ASL (then
+    failed over) - the abandoned upstream task is never touched again."""
+    state = {**session.get("provider_state", {}), **learnt}
+    if learnt:
+        session = sessions.update(session["task_id"], {"provider_state": state})
+    step = provider.reconcile(state)
+    if step is not None:
+        logger.info("reconciled with the upstream", extra={"outcome": step.outcome})
+        return _route(session, name, step, key)
+    if event["action"] == "login":
+        logger.warning("no effect of the login upstream: logging in afresh")
+        sessions.update(session["task_id"], {"provider_state": {}}, remove=("upstream_call",))
+        raise ProviderUnavailable(f"{name} shows no effect of the login")
+    logger.warning("no effect of the input upstream: the task keeps waiting")
+    return _keep_waiting(session["task_id"], {"upstream_call": {"key": key, "outcome": "NEED_INPUT"}})
+
+
+def _login(event: dict) -> dict:
+    return _once(event, lambda provider, session: provider.login(_identity(session), _password(session)))
 
 
 def _submit(event: dict) -> dict:
-    session = _session(event["task_id"])
-    code = crypto.decrypt(session["task_id"], event["input"]["code_enc"])
-    name, provider = _current_provider(session)
-    step = provider.submit(session.get("provider_state", {}), _identity(session), _password(session), code)
-    return _route(session, name, step)
+    def submit(provider: CarrierProvider, session: dict[str, Any]) -> CarrierStep:
+        code = crypto.decrypt(session["task_id"], event["input"]["code_enc"])
+        return provider.submit(session.get("provider_state", {}), _identity(session), _password(session), code)
+
+    return _once(event, submit)
 
 
 def _resend(event: dict) -> dict:
-    session = _session(event["task_id"])
-    name, provider = _current_provider(session)
-    step = provider.resend(session.get("provider_state", {}), _identity(session), _password(session))
-    return _route(session, name, step)
+    def resend(provider: CarrierProvider, session: dict[str, Any]) -> CarrierStep:
+        return provider.resend(session.get("provider_state", {}), _identity(session), _password(session))
+
+    return _once(event, resend)
 
 
 def _check(event: dict) -> dict:
@@ -155,11 +230,16 @@ def _failover(event: dict) -> dict:
     return {"outcome": "FAILED"}
 
 
+def _keep_waiting(task_id: str, values: dict[str, Any] | None = None) -> dict:
+    """Answer 90035 and keep the task waiting for input."""
+    pending = sessions.answer(codes.IN_PROGRESS, codes.CARRIER_BUSY)
+    sessions.update(task_id, {"pending": pending, **(values or {})})
+    return {"outcome": "NEED_INPUT"}
+
+
 def _busy(event: dict) -> dict:
     """The provider stayed unavailable for a submit / resend: say so, keep waiting for input."""
-    pending = sessions.answer(codes.IN_PROGRESS, codes.CARRIER_BUSY)
-    sessions.update(event["task_id"], {"pending": pending})
-    return {"outcome": "NEED_INPUT"}
+    return _keep_waiting(event["task_id"])
 
 
 def _park(event: dict) -> dict:
@@ -302,4 +382,10 @@ def carrier_step(event: dict) -> dict:
     action = event.get("action")
     if action not in ACTIONS:
         raise ValueError(f"unknown carrier action: {action!r}")
-    return ACTIONS[action](event)
+    try:
+        return ACTIONS[action](event)
+    except ProviderOutcomeUnknown as exc:
+        # Not an ASL error name: a read that met one (nothing changed upstream) is just an
+        # unavailable provider; a state-changing call's key is still recorded, so the retry
+        # reconciles instead of repeating it.
+        raise ProviderUnavailable(str(exc)) from None

@@ -105,21 +105,25 @@ def get(task_id: str) -> dict[str, Any] | None:
 
 
 def update(task_id: str, values: dict[str, Any], remove: tuple[str, ...] = (), condition: Any = None) -> dict:
-    """SET ``values`` (and REMOVE ``remove``) on an existing item; returns the new item."""
+    """SET ``values`` and REMOVE ``remove`` (either may be empty) on an existing item; returns
+    the new item."""
     names = {f"#{k}": k for k in values} | {f"#{k}": k for k in remove}
-    expr = "SET " + ", ".join(f"#{k} = :{k}" for k in values)
+    clauses = []
+    if values:
+        clauses.append("SET " + ", ".join(f"#{k} = :{k}" for k in values))
     if remove:
-        expr += " REMOVE " + ", ".join(f"#{k}" for k in remove)
+        clauses.append("REMOVE " + ", ".join(f"#{k}" for k in remove))
     cond = Attr("task_id").exists()
     if condition is not None:
         cond = cond & condition
+    placeholders = {f":{k}": _dynamo(v) for k, v in values.items()}
     resp = _table().update_item(
         Key={"task_id": task_id},
-        UpdateExpression=expr,
+        UpdateExpression=" ".join(clauses),
         ExpressionAttributeNames=names,
-        ExpressionAttributeValues={f":{k}": _dynamo(v) for k, v in values.items()},
         ConditionExpression=cond,
         ReturnValues="ALL_NEW",
+        **({"ExpressionAttributeValues": placeholders} if placeholders else {}),
     )
     return _plain(resp["Attributes"])
 

@@ -2,8 +2,10 @@
 
 The state machine never knows which upstream it talks to: the ``carrier`` step calls a
 ``CarrierProvider`` and the identity step calls an ``IdentityProvider``. Adapters translate
-upstream answers into these results and upstream failures into the exceptions below, whose
-class names double as ASL ``ErrorEquals`` names.
+upstream answers into these results and upstream failures into the exceptions below.
+``ProviderError`` and ``ProviderUnavailable`` double as ASL ``ErrorEquals`` names (the Lambda
+error type is the exact class name: the ASL matches names, not subclasses);
+``ProviderOutcomeUnknown`` never leaves a step (docs/upstream-calls.md).
 """
 
 from __future__ import annotations
@@ -23,14 +25,32 @@ Verdict = Literal["consistent", "inconsistent", "unknown", "invalid"]
 
 
 class ProviderError(Exception):
-    """The upstream answered, but not in a way we can use (bad shape, unexpected code)."""
+    """Definite: the upstream answered in the protocol, but with something we cannot use (an
+    unexpected code, a refusal of our credentials). Not retried: the task ends with 103."""
 
 
 class ProviderUnavailable(ProviderError):
-    """Transient: connection error, timeout, HTTP 5xx, or the upstream says it is busy.
+    """The call had no effect upstream and may be repeated: the connection was never made, the
+    provider refused it as busy (HTTP 429, its own "busy" answers), or it only reads.
 
-    The ASL retries this with backoff before giving up.
+    The ASL retries this with backoff before giving up (failover at login, 90035 at an input,
+    a counted poll at collection).
     """
+
+
+class ProviderOutcomeUnknown(ProviderError):
+    """A state-changing call may have taken effect, or the upstream task is not where we think:
+    a read timeout, the connection lost after sending, HTTP 5xx, an answer that is not the
+    protocol, a refusal that says the task is in another state.
+
+    Never repeated blindly and never seen by the ASL: the step asks the provider where the task
+    stands (``CarrierProvider.reconcile``) and routes from that. ``state`` is what the adapter
+    learnt before the failure (a new upstream task's id), so the step asks about that task.
+    """
+
+    def __init__(self, message: str, state: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.state = state or {}
 
 
 @dataclass(frozen=True)
@@ -90,6 +110,12 @@ class CarrierProvider(Protocol):
 
     def check(self, state: dict[str, Any]) -> CarrierStep:
         """Where an asynchronous login stands now (after a WORKING outcome)."""
+        ...
+
+    def reconcile(self, state: dict[str, Any]) -> CarrierStep | None:
+        """Where the upstream task stands after a ``ProviderOutcomeUnknown``: a step to route
+        from, or None when the provider shows no effect of the call (the task stands where it
+        was). Only reads: a failed read raises ``ProviderUnavailable``."""
         ...
 
     def poll(self, state: dict[str, Any]) -> CollectResult: ...

@@ -22,10 +22,21 @@ when ``submit`` sends the code in the ``query_pwd_key`` field - public code show
 | 30000 | busy (guide_rules says 90035, or says nothing and the text mentions busy/network): ``ProviderUnavailable``; otherwise ``guide_rules.guide_for_text``: an input guide -> NEED_INPUT, any other -> FAILED, none -> FAILED "" (103) |
 | 0, anything else | FAILED "" (103), raw code and text kept |
 
-The failure shape ``{"success": false, "message": m}``: busy -> ``ProviderUnavailable``; a message
-guide_rules knows (暂不支持该地区 90033, 禁用服务密码 90022, 未激活 90023, 未实名 90024,
-账号状态异常 90025, ...) -> a FAILED step with that guide (NEED_INPUT for an input guide) from
-login/submit/resend; anything else -> ``ProviderError``.
+The failure shape ``{"success": false, "message": m}``: busy -> ``ProviderUnavailable``;
+``当前状态不能执行该操作`` (the task is not in the state the call needs: an earlier call took
+effect after all) -> ``ProviderOutcomeUnknown``; a message guide_rules knows (暂不支持该地区 90033,
+禁用服务密码 90022, 未激活 90023, 未实名 90024, 账号状态异常 90025, ...) -> a FAILED step with that
+guide (NEED_INPUT for an input guide) from login/submit/resend; anything else -> ``ProviderError``.
+
+The application and the collect requests change state upstream (docs/upstream-calls.md): after a
+read timeout, a lost connection, a 5xx or an answer that is not the protocol (not JSON, no
+``data``, no ``process_code``) they raise ``ProviderOutcomeUnknown`` - with the new token and
+website when the login's first collect fails, so the step can ask about that task - and
+``reconcile`` tells where the task stands: the job status by token; any collection job (采集中,
+完成, 失败, or a status not yet known) means the login went through (COLLECTING); "no collection
+job for this token" (``_NO_JOB_WORDS``, assumed text) means no visible effect (None: the task
+still waits where it was - Juxinli shows nothing else of a task). The token and job-status calls
+are reads: there every failure is ``ProviderUnavailable``.
 
 Website hint: the application carries ``skip_mobile: false`` and ``selected_website`` computed
 from the number (``numbers.describe``: carrier prefix + ISO 3166-2:CN province letters, e.g.
@@ -52,6 +63,8 @@ Either call may answer the usual failure shape ``{"success": false, "message": "
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any, Literal
 
 from .. import codes
@@ -64,6 +77,7 @@ from .base import (
     CollectStatus,
     Identity,
     ProviderError,
+    ProviderOutcomeUnknown,
     ProviderUnavailable,
 )
 from .http import DEFAULT_TIMEOUT, Timeout, get_json, post_json
@@ -98,6 +112,10 @@ PROVINCE_CODES: dict[str, str] = {
 
 # Only used when guide_rules has no opinion on a text.
 _BUSY_WORDS = ("繁忙", "系统忙", "busy", "网络", "network")
+# A refusal meaning "the task is not in the state this call needs".
+_OUT_OF_TURN_WORDS = ("当前状态不能执行该操作",)
+# The job-status refusal meaning "no collection job for this token" (assumed, like the shapes).
+_NO_JOB_WORDS = ("没有采集任务",)
 _QUERY_PASSWORD_GUIDES = frozenset({codes.NEED_QUERY_PASSWORD, codes.WRONG_QUERY_PASSWORD})
 
 # Job status text -> collection status (assumed values, see the module docstring).
@@ -147,11 +165,14 @@ class JuxinliProvider:
         except _Refused as refused:
             return refused.step({})
         state = {
-            "token": _text(data, "token"),
-            "website": _text(_dict(data, "datasource"), "website"),
+            "token": _field(data, "token"),
+            "website": _field(_object(data, "datasource"), "website"),
             "next_type": SUBMIT_CAPTCHA,
         }
-        return self._collect(state, identity, password, captcha="", request_type="")
+        try:
+            return self._collect(state, identity, password, captcha="", request_type="")
+        except ProviderOutcomeUnknown as exc:
+            raise ProviderOutcomeUnknown(str(exc), state) from None
 
     def submit(
         self, state: dict[str, Any], identity: Identity, password: str, code: str
@@ -170,20 +191,43 @@ class JuxinliProvider:
     def check(self, state: dict[str, Any]) -> CarrierStep:
         raise ProviderError("juxinli has no asynchronous login")
 
+    def reconcile(self, state: dict[str, Any]) -> CarrierStep | None:
+        """After an ambiguous collect: a collection job for the token means the login went
+        through; none means no visible effect (module docstring)."""
+        if not state.get("token"):
+            return None  # the application never answered: there is no upstream task to ask about
+        data, state = self._job(state)
+        if data is None:
+            return None
+        status = str(data.get("status", ""))
+        return CarrierStep("COLLECTING", state=state, raw_code=status, raw_message=str(data.get("message") or ""))
+
     def poll(self, state: dict[str, Any]) -> CollectResult:
         """One job-status call (the flow bounds how often it is made)."""
-        token = _text(state, "token")
-        access_token = state.get("access_token") or self._report_token()
-        body = get_json(
-            self._url("/api/v2/job/access_jobs_status_by_token"),
-            params={
-                "client_secret": self._client_secret,
-                "access_token": access_token,
-                "token": token,
-            },
-            timeout=self._timeout,
-        )
-        return _job_result(_data(body), {**state, "access_token": access_token})
+        data, state = self._job(state)
+        if data is None:
+            raise ProviderError("Juxinli has no collection job for this token")
+        return _job_result(data, state)
+
+    def _job(self, state: dict[str, Any]) -> tuple[dict[str, Any] | None, dict[str, Any]]:
+        """The token's job status ``data`` (None when Juxinli has no collection job for it) and
+        the state with the report access token cached."""
+        token = _state_text(state, "token")
+        with _reading():
+            access_token = state.get("access_token") or self._report_token()
+            body = get_json(
+                self._url("/api/v2/job/access_jobs_status_by_token"),
+                params={
+                    "client_secret": self._client_secret,
+                    "access_token": access_token,
+                    "token": token,
+                },
+                timeout=self._timeout,
+            )
+            state = {**state, "access_token": access_token}
+            if _refused_with(body, _NO_JOB_WORDS):
+                return None, state
+            return _data(body), state
 
     def _application(self, identity: Identity) -> dict[str, Any]:
         body: dict[str, Any] = {
@@ -212,7 +256,7 @@ class JuxinliProvider:
             timeout=self._timeout,
         )
         _check_success(body)
-        return _text(body, "access_token")
+        return _field(body, "access_token")
 
     def _collect(
         self,
@@ -225,8 +269,8 @@ class JuxinliProvider:
         extra: dict[str, str] | None = None,
     ) -> CarrierStep:
         session_state = {
-            "token": _text(state, "token"),
-            "website": _text(state, "website"),
+            "token": _state_text(state, "token"),
+            "website": _state_text(state, "website"),
             "next_type": str(state.get("next_type") or SUBMIT_CAPTCHA),
         }
         request = {
@@ -255,7 +299,8 @@ class JuxinliProvider:
         return self._post("/orgApi/rest/v2/messages/collect/req", {**request, "website": website})
 
     def _post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
-        return _data(post_json(self._url(path), payload, timeout=self._timeout))
+        """A state-changing call: the answer's ``data``."""
+        return _data(post_json(self._url(path), payload, changes_state=True, timeout=self._timeout))
 
     def _url(self, path: str) -> str:
         return f"{self._base_url}{path}"
@@ -316,7 +361,9 @@ def _classify(process_code: str, content: str) -> tuple[CarrierOutcome, str, str
 
 
 def _step(data: dict[str, Any], state: dict[str, Any]) -> CarrierStep:
-    raw_code = str(data.get("process_code", "")).strip()
+    if "process_code" not in data:
+        raise ProviderOutcomeUnknown("Juxinli answer lacks 'process_code'")
+    raw_code = str(data["process_code"]).strip()
     content = str(data.get("content") or "")
     outcome, guide_code, message = _classify(raw_code, content)
     template = data.get("req_msg_tpl")
@@ -377,18 +424,28 @@ def _job_result(data: dict[str, Any], state: dict[str, Any]) -> CollectResult:
     )
 
 
-def _data(body: Any) -> dict[str, Any]:
+@contextmanager
+def _reading() -> Iterator[None]:
+    """A read changes nothing upstream: an answer that is not the protocol only means the
+    provider is unavailable there."""
+    try:
+        yield
+    except ProviderOutcomeUnknown as exc:
+        raise ProviderUnavailable(str(exc)) from None
+
+
+def _data(body: dict[str, Any]) -> dict[str, Any]:
     _check_success(body)
-    return _dict(body, "data")
+    return _object(body, "data")
 
 
-def _check_success(body: Any) -> None:
+def _check_success(body: dict[str, Any]) -> None:
     """Raise unless ``body`` is the ``{"success": true, ...}`` envelope."""
-    if not isinstance(body, dict):
-        raise ProviderError("Juxinli answered something other than a JSON object")
     if str(body.get("success")).lower() == "true":
         return
     message = str(body.get("message") or "")
+    if _refused_with(body, _OUT_OF_TURN_WORDS):
+        raise ProviderOutcomeUnknown(f"Juxinli: the task is not in the state the call needs: {message}")
     guide = guide_rules.guide_for_text(message)
     if _is_busy(message, guide):
         raise ProviderUnavailable(f"Juxinli is busy: {message}")
@@ -397,20 +454,35 @@ def _check_success(body: Any) -> None:
     raise ProviderError(f"Juxinli refused the call: {message}")
 
 
+def _refused_with(body: dict[str, Any], words: tuple[str, ...]) -> bool:
+    """Whether ``body`` is the failure shape with a message mentioning one of ``words``."""
+    return str(body.get("success")).lower() != "true" and _mentions(str(body.get("message") or ""), words)
+
+
 def _mentions(text: str, words: tuple[str, ...]) -> bool:
     lowered = text.lower()
     return any(word in lowered for word in words)
 
 
-def _dict(container: dict[str, Any], key: str) -> dict[str, Any]:
+def _object(container: dict[str, Any], key: str) -> dict[str, Any]:
+    """An object the answer must carry: without it the answer is not the protocol."""
     value = container.get(key)
     if not isinstance(value, dict):
-        raise ProviderError(f"Juxinli answer lacks the object {key!r}")
+        raise ProviderOutcomeUnknown(f"Juxinli answer lacks the object {key!r}")
     return value
 
 
-def _text(container: dict[str, Any], key: str) -> str:
+def _field(container: dict[str, Any], key: str) -> str:
+    """A text the answer must carry: without it the answer is not the protocol."""
     value = container.get(key)
     if not isinstance(value, str) or not value:
-        raise ProviderError(f"Juxinli answer or state lacks {key!r}")
+        raise ProviderOutcomeUnknown(f"Juxinli answer lacks {key!r}")
+    return value
+
+
+def _state_text(state: dict[str, Any], key: str) -> str:
+    """A value the step state must hold (written by an earlier call of this adapter)."""
+    value = state.get(key)
+    if not isinstance(value, str) or not value:
+        raise ProviderError(f"Juxinli state lacks {key!r}")
     return value

@@ -5,6 +5,8 @@ start work upstream; the decision shows up later in the task status. Every call 
 ends by *waiting for a decision*: the status is read every ``status_interval`` seconds until it
 says something the state machine can act on, or until ``decision_deadline`` (monotonic clock)
 has passed, which gives the outcome ``WORKING`` (the state machine calls ``check`` later).
+``reconcile`` (where the task stands after an ambiguous call) is the same wait: Moxie's status
+always says where the task stands, so only a task that was never created gives None.
 
     POST /carrier/v3/tasks                     {account, password, user_id, origin, real_name,
                                                 id_card, login_type} -> 201 {"task_id": ".."}
@@ -33,12 +35,19 @@ Status -> login step (``_login_step``):
 Status -> collection result (``poll``, after 105): DOING / WAIT_CODE -> RUNNING, DONE_SUCC with
 ``finished`` -> SUCCESS, DONE_FAIL / DONE_TIMEOUT / 404 -> FAILED.
 
-Failures: connection errors, timeouts, 429 and 5xx raise ``ProviderUnavailable``. A 4xx whose
-``detail`` ``guide_rules`` recognises is a FAILED step with that guide (never for 401/403, which
-are our configuration); any other 4xx raises ``ProviderError``. Once a task was created or an
-input accepted, repeating the call would start a second task or submit the code twice, so
-transient failures of the *status* reads are retried until the deadline and then give WORKING
-(``check`` lets them raise instead, the ASL retries it).
+Failures (docs/upstream-calls.md): create, input and verifycode change the task, the status
+call only reads. No connection and HTTP 429 raise ``ProviderUnavailable`` for every call. A read
+timeout, a connection lost after sending, a 5xx or a 2xx body that is not a JSON object raise
+``ProviderUnavailable`` for the status read and ``ProviderOutcomeUnknown`` for the others; so does
+a 400 whose ``detail`` says the task is not waiting (``_OUT_OF_TURN_WORDS``, assumed text: the
+task is not where we think), and a create answer without ``task_id``. A status answer that is not
+the protocol (no ``phase_status``, an image code without the image) is ``ProviderUnavailable``;
+one in the protocol with an unknown meaning (an unknown ``phase_status`` or input type) is
+``ProviderError``. A 4xx whose ``detail`` ``guide_rules`` recognises is a FAILED step with that
+guide (never for 401/403, which are our configuration); any other 4xx raises ``ProviderError``.
+Once a task was created or an input accepted, repeating the call would start a second task or
+submit the code twice: status reads that keep failing until the deadline after such a call raise
+``ProviderOutcomeUnknown`` carrying the task id, so the step reconciles instead of repeating.
 
 Request bodies carry the password, the code, the id number and the name: messages and logs name
 only the method, the URL path, the status and the upstream's ``detail`` with those values blanked.
@@ -62,6 +71,7 @@ from .base import (
     CollectResult,
     Identity,
     ProviderError,
+    ProviderOutcomeUnknown,
     ProviderUnavailable,
 )
 from . import http
@@ -82,6 +92,8 @@ _INPUT_GUIDES = {
 }
 # 4xx statuses that are our fault (credentials), never the user's
 _AUTH_STATUSES = (401, 403)
+# A 400 detail meaning "the task is not waiting for this call" (assumed wording).
+_OUT_OF_TURN_WORDS = ("not waiting",)
 _DETAIL_LIMIT = 200
 
 logger = logging.getLogger(__name__)
@@ -126,15 +138,16 @@ class MoxieProvider:
                 "id_card": identity.id_number,
                 "login_type": LOGIN_TYPE,
             },
+            changes_state=True,
             secrets=(password, identity.id_number, identity.name),
         )
         if status >= 300:
             return self._refused(status, body, {}, "create task")
         task_id = body.get("task_id") if isinstance(body, dict) else None
         if not isinstance(task_id, str) or not task_id:
-            raise ProviderError("Moxie create task answer lacks 'task_id'")
+            raise ProviderOutcomeUnknown("Moxie create task answer lacks 'task_id'")
         logger.info("moxie task %s created", task_id)
-        return self._wait({"task_id": task_id, "user_id": user_id}, after_change=True)
+        return self._after_change({"task_id": task_id, "user_id": user_id})
 
     def submit(
         self, state: dict[str, Any], identity: Identity, password: str, code: str
@@ -144,25 +157,33 @@ class MoxieProvider:
             "POST",
             f"{_task_path(state)}/input",
             {"input": code},
+            changes_state=True,
             secrets=(code, password, identity.id_number, identity.name),
         )
         if status >= 300:
             return self._refused(status, body, state, "input")
-        return self._wait(state, after_change=True)
+        return self._after_change(state)
 
     def resend(self, state: dict[str, Any], identity: Identity, password: str) -> CarrierStep:
         state = _session_state(state)
-        status, body = self._call("POST", f"{_task_path(state)}/verifycode", {"type": "sms"})
+        status, body = self._call("POST", f"{_task_path(state)}/verifycode", {"type": "sms"}, changes_state=True)
         if status >= 300:
             return self._refused(status, body, state, "verifycode")
-        return self._wait(state, after_change=True)
+        return self._after_change(state)
 
     def check(self, state: dict[str, Any]) -> CarrierStep:
-        return self._wait(_session_state(state), after_change=False)
+        return self._wait(_session_state(state))
+
+    def reconcile(self, state: dict[str, Any]) -> CarrierStep | None:
+        """Where the task stands: the status, read as after an input; None when no task was
+        created (the create call's outcome was unknown)."""
+        if not state.get("task_id"):
+            return None
+        return self._wait(_session_state(state))
 
     def poll(self, state: dict[str, Any]) -> CollectResult:
         state = _session_state(state)
-        status, body = self._call("GET", f"{_task_path(state)}/status")
+        status, body = self._call("GET", f"{_task_path(state)}/status", changes_state=False)
         if status == 404:
             return CollectResult("FAILED", _detail(body) or TASK_GONE, state, raw_code="404")
         if status >= 300:
@@ -182,33 +203,33 @@ class MoxieProvider:
 
     # -- waiting for a decision ----------------------------------------------------------
 
-    def _wait(self, state: dict[str, Any], *, after_change: bool) -> CarrierStep:
+    def _wait(self, state: dict[str, Any]) -> CarrierStep:
         """Read the status until it decides something or the deadline passes (-> WORKING).
-
-        ``after_change``: the call before changed the task upstream (created it, sent an input
-        or a resend) and must not be repeated, so transient status failures end in WORKING too.
-        """
+        Status reads that fail are tried again until the deadline, then raise
+        ``ProviderUnavailable``."""
         deadline = self._clock() + self._decision_deadline
         while True:
             try:
                 step = self._status_step(state)
-                unavailable: ProviderUnavailable | None = None
-            except ProviderUnavailable as exc:
-                step, unavailable = None, exc
-            if step is not None and step.outcome != "WORKING":
-                return step
-            remaining = deadline - self._clock()
-            if remaining <= 0:
-                if unavailable is None:
-                    return step  # type: ignore[return-value]  # WORKING
-                if not after_change:
-                    raise unavailable
-                logger.info("moxie task %s status unavailable until the deadline", state["task_id"])
-                return CarrierStep("WORKING", state=state, raw_message=str(unavailable))
-            self._sleep(min(self._status_interval, remaining))
+                if step.outcome != "WORKING" or self._clock() >= deadline:
+                    return step
+            except ProviderUnavailable:
+                if self._clock() >= deadline:
+                    raise
+            self._sleep(min(self._status_interval, deadline - self._clock()))
+
+    def _after_change(self, state: dict[str, Any]) -> CarrierStep:
+        """The decision after a call that changed the task: the change went through and must
+        not be repeated, so a status that stays unreadable is an unknown outcome (the step
+        reconciles later), never ``ProviderUnavailable`` (which would allow a repeat)."""
+        try:
+            return self._wait(state)
+        except ProviderUnavailable as exc:
+            logger.info("moxie task %s status unavailable after a change", state["task_id"])
+            raise ProviderOutcomeUnknown(f"{exc} (after the change was accepted)", state) from None
 
     def _status_step(self, state: dict[str, Any]) -> CarrierStep:
-        status, body = self._call("GET", f"{_task_path(state)}/status")
+        status, body = self._call("GET", f"{_task_path(state)}/status", changes_state=False)
         if status == 404:
             logger.info("moxie task %s is gone", state["task_id"])
             return _gone(state, _detail(body))
@@ -233,6 +254,8 @@ class MoxieProvider:
         if status == 404 and state:
             return _gone(state, _detail(body))
         detail = _detail(body)
+        if status == 400 and state and any(word in detail for word in _OUT_OF_TURN_WORDS):
+            raise ProviderOutcomeUnknown(f"Moxie {call}: the task is not where we think: {detail}", state)
         guide = "" if status in _AUTH_STATUSES else guide_rules.guide_for_text(detail)
         if not guide:
             raise self._error(status, body, call)
@@ -256,25 +279,31 @@ class MoxieProvider:
         method: str,
         path: str,
         payload: Any = None,
+        *,
+        changes_state: bool,
         secrets: Iterable[str] = (),
     ) -> tuple[int, Any]:
-        """(HTTP status, parsed body) for 2xx and 4xx; transient failures raise.
+        """(HTTP status, parsed body: an object or None) for 2xx and 4xx; failures raise as the
+        module docstring says.
 
         ``secrets``: values of this request that must not reach a message or a log even if the
         upstream quotes them in its ``detail``.
         """
         url = f"{self._base_url}{path}"
         where = f"{method} {safe_url(url)}"
-        response = http.send(method, url, json=payload, headers=self._headers, timeout=self._timeout)
+        response = http.send(
+            method, url, changes_state=changes_state, json=payload, headers=self._headers, timeout=self._timeout
+        )
         status = response.status_code
         body = _redacted(_body(response), secrets)
-        if status == 429 or status >= 500:
-            detail = _detail(body)
-            raise ProviderUnavailable(
-                f"{where} answered HTTP {status}" + (f": {detail}" if detail else "")
-            )
-        if 200 <= status < 300 and body is _NOT_JSON:
-            raise ProviderError(f"{where} answered HTTP {status}, body not JSON")
+        detail = _detail(body)
+        failure = f"{where} answered HTTP {status}" + (f": {detail}" if detail else "")
+        if status == 429:
+            raise ProviderUnavailable(failure)
+        if status >= 500:
+            raise http.unsettled(failure, changes_state)
+        if 200 <= status < 300 and not (body is None or isinstance(body, dict)):
+            raise http.unsettled(f"{where} answered HTTP {status}, body not a JSON object", changes_state)
         return status, body
 
 
@@ -312,9 +341,10 @@ def _detail(body: Any) -> str:
 
 
 def _status_view(body: Any) -> dict[str, Any]:
-    """The status fields the adapter uses, normalised; ProviderError on a foreign shape."""
+    """The status fields the adapter uses, normalised. Without ``phase_status`` the answer is
+    not the protocol: the (read-only) status call is unavailable."""
     if not isinstance(body, dict) or not isinstance(body.get("phase_status"), str):
-        raise ProviderError("Moxie status answer lacks 'phase_status'")
+        raise ProviderUnavailable("Moxie status answer lacks 'phase_status'")
     raw_input = body.get("input")
     return {
         "phase": str(body.get("phase") or "").upper(),
@@ -362,7 +392,7 @@ def _need_input(step: CarrierStep, view: dict[str, Any]) -> None:
     if input_type == "IMG":
         image = view["input"].get("value")
         if not isinstance(image, str) or not image:
-            raise ProviderError("Moxie asks for an image code without the image")
+            raise ProviderUnavailable("Moxie asks for an image code without the image")
         step.auth_image = image
 
 

@@ -4,7 +4,9 @@ Tencent Cloud's ``PhoneVerification``.
 Reply: ``errcode`` (0 ok), ``errmsg``, ``data{traceNo, result{responseJson{Response{Result,
 Description, Isp, RequestId}}}, status}``. The seed types ``result`` as a string, its example
 shows an object: both (and a string ``responseJson``) are accepted. ``Result`` is mapped in
-``_VERDICTS``; -11 (verification centre busy) is transient. Tencent's own API errors
+``_VERDICTS``; -11 (verification centre busy) is transient. The check is a read (nothing changes
+upstream, a repeat is only billed again), so any failure of the call - and an answer whose
+envelope is not the protocol - is ``ProviderUnavailable``. Tencent's own API errors
 (``Response.Error{Code, Message}``) raise: ``InternalError*`` / ``RequestLimitExceeded*`` as
 ``ProviderUnavailable``, any other code as ``ProviderError``; their ``Message`` is never quoted.
 An ``errcode`` other than 0 is a ``ProviderError`` whose ``errmsg`` has the person's own values
@@ -66,6 +68,7 @@ class ThreeFactorProvider:
                     "Phone": identity.mobile,
                 },
             },
+            changes_state=False,
             headers={"Authorization": self._token},
             timeout=self._timeout,
         )
@@ -126,12 +129,13 @@ def _mask(text: str, identity: Identity) -> str:
 
 
 def _object(value: Any, what: str) -> dict[str, Any]:
-    """``value`` as a JSON object; a string holding JSON is decoded first."""
+    """``value`` as a JSON object; a string holding JSON is decoded first. Anything else is not
+    the protocol: the provider is unavailable."""
     if isinstance(value, str):
         try:
             value = json.loads(value)
         except ValueError:
-            raise ProviderError(f"three-factor {what} is not JSON") from None
+            raise ProviderUnavailable(f"three-factor {what} is not JSON") from None
     if not isinstance(value, dict):
-        raise ProviderError(f"three-factor {what} is not an object")
+        raise ProviderUnavailable(f"three-factor {what} is not an object")
     return value

@@ -40,6 +40,9 @@ errorCode / returnCode  result
 anything else           ProviderError
 ======================  ==========================================================
 
+The check is a read (nothing changes upstream; a repeat is only billed again): a failed call, an
+HTTP 429 / 5xx and a body that is not a JSON object are ``ProviderUnavailable``.
+
 ``raw_code`` keeps ``"<errorCode>/<returnCode>"``; ``raw_message`` the ``returnDesc`` (or the
 ``errorDetail``) with any of the person's own values masked; ``request_id`` the first request
 id-like field of the answer (top level or ``info``), the seed's shape has none.
@@ -183,10 +186,11 @@ class YuxinProvider:
 
     def verify(self, identity: Identity) -> IdentityResult:
         params = self.build_params(identity)
+        # a query: nothing changes upstream (a repeat is only billed again)
         if self._form:
-            body = http.post_form(self._url, params, timeout=self._timeout)
+            body = http.post_form(self._url, params, changes_state=False, timeout=self._timeout)
         else:
-            body = http.post_json(self._url, params, timeout=self._timeout)
+            body = http.post_json(self._url, params, changes_state=False, timeout=self._timeout)
         result = self._classify(body, identity)
         logger.info(
             "yuxin answered %s, verdict %s", result.raw_code, result.verdict,
@@ -227,9 +231,7 @@ class YuxinProvider:
         return "".join(secrets.choice(IV_ALPHABET) for _ in range(self._iv_length))
 
     # ------------------------------------------------------------------ answer
-    def _classify(self, body: Any, identity: Identity) -> IdentityResult:
-        if not isinstance(body, dict):
-            raise ProviderError("yuxin answer is not a JSON object")
+    def _classify(self, body: dict[str, Any], identity: Identity) -> IdentityResult:
         error_code = _code(body.get("errorCode"))
         return_code = _code(body.get("returnCode"))
         request_id = _request_id(body)
