@@ -1,7 +1,10 @@
 """The state machine's carrier step: login, submit, resend, park, poll, finish, timeout, fail.
 
-Invoked by Step Functions with ``{"action": ..., "task_id": ...}``; returns the outcome the
-ASL routes on. Provider exceptions propagate: their class names are the ASL Retry/Catch names.
+Invoked by Step Functions with ``{"action": ..., "task_id": ...}`` (login, submit and resend also
+carry ``entered``, the key of their upstream call); returns the outcome the ASL routes on.
+``ProviderUnavailable`` and ``ProviderError`` propagate: their class names are the ASL
+Retry/Catch names. ``ProviderOutcomeUnknown`` never does: ``flow.carrier_step`` settles it
+(docs/upstream-calls.md).
 """
 
 from aws_lambda_powertools import Logger, Tracer
