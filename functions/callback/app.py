@@ -1,48 +1,101 @@
 """SQS (CarrierAuthFinished events) -> signed POST to the app's callback_url.
 
+The records of a batch are delivered in parallel, each attempt bounded by
+``CALLBACK_TIMEOUT_SECONDS`` (whole attempt: connect, send, status line), so a batch takes as
+long as its slowest attempt - never the sum - and one slow endpoint neither delays nor resends
+another task's callback. A record still undecided when the function's own budget runs low
+(``DEADLINE_MARGIN_SECONDS`` before its timeout) is reported failed before the function could
+time out: SQS redelivers only the failed records, and the others are deleted.
+
 Failed records are reported as batch item failures and their visibility timeout grows with
 each receive (30 s, 60 s, 120 s, ... capped at 6 h), so SQS retries them for hours before the
 redrive policy parks them in the dead-letter queue.
 """
 
+import asyncio
 import json
+from concurrent.futures import ThreadPoolExecutor
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType, async_process_partial_response
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
-from carrier_auth import callback, sessions
-from carrier_auth.retry import backoff_visibility
+from carrier_auth import callback, sessions, tenants
+from carrier_auth.config import env_int
 from carrier_auth.errors import CallbackDeliveryFailed, SessionNotFound
+from carrier_auth.retry import backoff_visibility
 
 logger = Logger()
 tracer = Tracer()
 metrics = Metrics()
-processor = BatchProcessor(event_type=EventType.SQS)
+processor = AsyncBatchProcessor(event_type=EventType.SQS)
+
+# Room left after the slowest attempt for the failure bookkeeping and returning the response.
+DEADLINE_MARGIN_SECONDS = 3.0
 
 
-def record_handler(record: SQSRecord) -> None:
+class CallbackBudgetExhausted(CallbackDeliveryFailed):
+    """The function's time ran out before the attempt finished: retried like any failure."""
+
+
+def _deliver(record: SQSRecord, timeout: float) -> None:
+    """One attempt for one record (runs in a worker thread)."""
     detail = json.loads(record.body)["detail"]
-    logger.append_keys(task_id=detail["task_id"], event_id=detail["event_id"])
+    logger.thread_safe_append_keys(task_id=detail["task_id"], event_id=detail["event_id"])
     session = sessions.get(detail["task_id"])
     if session is None:
         raise SessionNotFound(detail["task_id"])
     try:
-        status = callback.deliver(session, detail)
-    except CallbackDeliveryFailed as exc:
-        attempts = int(record.attributes.approximate_receive_count)
-        logger.warning("callback not delivered", extra={"reason": str(exc), "attempt": attempts})
-        metrics.add_metric(name="CallbackFailed", unit=MetricUnit.Count, value=1)
-        backoff_visibility(record.event_source_arn, record.receipt_handle, attempts)
-        raise
+        owner = tenants.get(str(session.get("tenant", "")))
+    except tenants.UnknownTenant as exc:
+        raise CallbackDeliveryFailed(str(exc)) from None
+    status = callback.deliver(session, detail, owner, timeout)
     sessions.update(detail["task_id"], {"callback_status": "DELIVERED", "callback_http_status": status})
     metrics.add_metric(name="CallbackDelivered", unit=MetricUnit.Count, value=1)
     logger.info("callback delivered", extra={"http_status": status})
+
+
+def _failed(record: SQSRecord, exc: Exception) -> None:
+    attempts = int(record.attributes.approximate_receive_count)
+    logger.warning(
+        "callback not delivered",
+        extra={"reason": str(exc), "attempt": attempts, "message_id": record.message_id},
+    )
+    metrics.add_metric(name="CallbackFailed", unit=MetricUnit.Count, value=1)
+    backoff_visibility(record.event_source_arn, record.receipt_handle, attempts)
+
+
+def _handler_for(context, pool: ThreadPoolExecutor):  # noqa: ANN001, ANN202
+    attempt = float(env_int("CALLBACK_TIMEOUT_SECONDS", 5))
+    budget = context.get_remaining_time_in_millis() / 1000 - DEADLINE_MARGIN_SECONDS
+
+    async def record_handler(record: SQSRecord) -> None:
+        loop = asyncio.get_running_loop()
+        work = loop.run_in_executor(pool, _deliver, record, min(attempt, max(budget, 0.1)))
+        try:
+            await asyncio.wait_for(work, timeout=max(budget, 0.1))
+        except asyncio.TimeoutError:
+            exc: Exception = CallbackBudgetExhausted("the function's time budget ran out")
+            _failed(record, exc)
+            raise exc from None
+        except (CallbackDeliveryFailed, SessionNotFound) as exc:
+            _failed(record, exc)
+            raise
+
+    return record_handler
 
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event, context):
-    return process_partial_response(event=event, record_handler=record_handler, processor=processor, context=context)
+    records = len(event.get("Records") or []) or 1
+    # one thread per record: no delivery waits for another one's slow endpoint
+    pool = ThreadPoolExecutor(max_workers=records, thread_name_prefix="callback")
+    try:
+        return async_process_partial_response(
+            event=event, record_handler=_handler_for(context, pool), processor=processor, context=context
+        )
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)  # never wait past the budget for a stuck attempt

@@ -1,8 +1,11 @@
-"""GET /carrier/auth/{task_id}: the task's current answer, in the same envelope."""
+"""GET /carrier/auth/{task_id}: the task's current answer, in the same envelope (own tenant's tasks only)."""
 
 from carrier_auth import facade
 from carrier_auth.handlers import api_function
 
-lambda_handler = api_function(
-    "GET", "/carrier/auth/<task_id>", lambda _body, task_id: facade.status(task_id), metric="StatusRequested"
-)
+
+def _status(_body: str | None, tenant: str, task_id: str) -> tuple[int, dict]:
+    return facade.status(task_id, tenant)
+
+
+lambda_handler = api_function("GET", "/carrier/auth/<task_id>", _status, metric="StatusRequested")

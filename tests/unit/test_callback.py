@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from carrier_auth import callback, codes, crypto, urlguard
+from carrier_auth.tenants import Tenant
 from carrier_auth.errors import ApiError, CallbackDeliveryFailed
 
 SECRET = "whsec-unit-test"
@@ -304,12 +305,17 @@ def receiver() -> Iterator[Receiver]:
         thread.join(timeout=5)
 
 
+TENANT_SECRET = "unit-test-tenant-callback-secret"
+TENANT = Tenant(key_id="unitkey001", name="unit", callback_secrets=(TENANT_SECRET,))
+ATTEMPT = 5.0
+
+
 @pytest.fixture
-def delivery_env(kms_key_id: str, callback_secret: str, monkeypatch: pytest.MonkeyPatch) -> str:
+def delivery_env(kms_key_id: str, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.setenv("CALLBACK_ALLOWED_HOSTS", "127.0.0.1")
     for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "http_proxy", "https_proxy", "all_proxy"):
         monkeypatch.delenv(name, raising=False)
-    return callback_secret
+    return TENANT_SECRET
 
 
 def test_deliver_200_with_valid_signature_over_raw_bytes(receiver: Receiver, delivery_env: str) -> None:
@@ -317,7 +323,7 @@ def test_deliver_200_with_valid_signature_over_raw_bytes(receiver: Receiver, del
     session = session_item(tid, receiver.url(), crypto.encrypt(tid, "app-token-xyz"))
     detail = finished(tid)
 
-    assert callback.deliver(session, detail) == 200
+    assert callback.deliver(session, detail, TENANT, ATTEMPT) == 200
 
     assert len(receiver.requests) == 1
     got = receiver.requests[0]
@@ -340,14 +346,14 @@ def test_deliver_200_with_valid_signature_over_raw_bytes(receiver: Receiver, del
 def test_deliver_any_2xx_is_delivered(receiver: Receiver, delivery_env: str) -> None:
     receiver.status = 204
     tid = f"task-{uuid.uuid4().hex}"
-    assert callback.deliver(session_item(tid, receiver.url()), finished(tid)) == 204
+    assert callback.deliver(session_item(tid, receiver.url()), finished(tid), TENANT, ATTEMPT) == 204
 
 
 def test_deliver_500_fails(receiver: Receiver, delivery_env: str) -> None:
     receiver.status = 500
     tid = f"task-{uuid.uuid4().hex}"
     with pytest.raises(CallbackDeliveryFailed, match="HTTP 500"):
-        callback.deliver(session_item(tid, receiver.url()), finished(tid))
+        callback.deliver(session_item(tid, receiver.url()), finished(tid), TENANT, ATTEMPT)
     assert len(receiver.requests) == 1
 
 
@@ -356,7 +362,7 @@ def test_deliver_does_not_follow_redirects(receiver: Receiver, delivery_env: str
     receiver.location = receiver.url("/redirected")
     tid = f"task-{uuid.uuid4().hex}"
     with pytest.raises(CallbackDeliveryFailed, match="HTTP 302"):
-        callback.deliver(session_item(tid, receiver.url()), finished(tid))
+        callback.deliver(session_item(tid, receiver.url()), finished(tid), TENANT, ATTEMPT)
     assert [r["path"] for r in receiver.requests] == ["/cb"]
 
 
@@ -368,10 +374,10 @@ def test_deliver_refuses_private_url_before_any_request(
     def no_request(*args: Any, **kwargs: Any) -> None:
         raise AssertionError("deliver() sent a request to a refused URL")
 
-    monkeypatch.setattr(callback.requests, "post", no_request)
+    monkeypatch.setattr(callback, "_post", no_request)
     tid = f"task-{uuid.uuid4().hex}"
     with pytest.raises(CallbackDeliveryFailed, match="refused"):
-        callback.deliver(session_item(tid, "http://10.0.0.1/cb"), finished(tid))
+        callback.deliver(session_item(tid, "http://10.0.0.1/cb"), finished(tid), TENANT, ATTEMPT)
 
 
 def test_deliver_connection_refused_fails(delivery_env: str) -> None:
@@ -380,14 +386,14 @@ def test_deliver_connection_refused_fails(delivery_env: str) -> None:
         port = sock.getsockname()[1]
     tid = f"task-{uuid.uuid4().hex}"
     with pytest.raises(CallbackDeliveryFailed, match="request failed"):
-        callback.deliver(session_item(tid, f"http://127.0.0.1:{port}/cb"), finished(tid))
+        callback.deliver(session_item(tid, f"http://127.0.0.1:{port}/cb"), finished(tid), TENANT, ATTEMPT)
 
 
 def test_deliver_timeout_fails(receiver: Receiver, delivery_env: str) -> None:
     receiver.stall = True
     tid = f"task-{uuid.uuid4().hex}"
-    with pytest.raises(CallbackDeliveryFailed, match="ReadTimeout"):
-        callback.deliver(session_item(tid, receiver.url()), finished(tid), timeout=(2, 0.2))
+    with pytest.raises(CallbackDeliveryFailed, match="timed out"):
+        callback.deliver(session_item(tid, receiver.url()), finished(tid), TENANT, 0.2)
 
 
 def test_deliver_connects_only_to_the_vetted_address(
@@ -409,7 +415,87 @@ def test_deliver_connects_only_to_the_vetted_address(
     tid = f"task-{uuid.uuid4().hex}"
     session = session_item(tid, f"http://rebind.test:{receiver.port}/cb")
     try:
-        callback.deliver(session, finished(tid), timeout=(0.5, 0.5))
+        callback.deliver(session, finished(tid), TENANT, 0.5)
     except CallbackDeliveryFailed:
         pass
     assert receiver.requests == [], "the callback reached 127.0.0.1 through a rebound name"
+
+
+# --- tenants: rotation, host allowlist, whole-attempt timeout ----------------------------------------
+
+
+def test_sign_with_two_secrets_during_a_rotation_verifies_with_either() -> None:
+    body = b'{"a":1}'
+    header = callback.sign(("new-secret", "old-secret"), body)
+    assert re.fullmatch(r"t=\d+,v1=[0-9a-f]{64},v1=[0-9a-f]{64}", header)
+    assert callback.verify("new-secret", body, header)
+    assert callback.verify("old-secret", body, header)
+    assert not callback.verify("third-secret", body, header)
+
+
+def test_deliver_signs_with_every_tenant_secret(receiver: Receiver, delivery_env: str) -> None:
+    rotating = Tenant(key_id="unitkey002", name="rotating", callback_secrets=("new-one", "old-one"))
+    tid = f"task-{uuid.uuid4().hex}"
+    assert callback.deliver(session_item(tid, receiver.url()), finished(tid), rotating, ATTEMPT) == 200
+    got = receiver.requests[0]
+    header = got["headers"][callback.SIGNATURE_HEADER]
+    assert callback.verify("new-one", got["raw"], header) and callback.verify("old-one", got["raw"], header)
+    assert not callback.verify(TENANT_SECRET, got["raw"], header)
+
+
+def test_deliver_refuses_a_host_outside_the_tenant_allowlist(receiver: Receiver, delivery_env: str) -> None:
+    strict = Tenant(key_id="unitkey003", name="strict", callback_secrets=("s",), callback_hosts=("cb.example.com",))
+    tid = f"task-{uuid.uuid4().hex}"
+    with pytest.raises(CallbackDeliveryFailed, match="callback_hosts"):
+        callback.deliver(session_item(tid, receiver.url()), finished(tid), strict, ATTEMPT)
+    assert receiver.requests == []
+
+
+def test_a_trickling_endpoint_is_bounded_by_the_whole_attempt_timeout(delivery_env: str) -> None:
+    """An endpoint that sends its status line a byte at a time never holds an attempt past the
+    timeout (a per-read timeout alone would let it run for ever)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    stop = threading.Event()
+
+    def trickle() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            for byte in b"HTTP/1.1 200 OK\r\nX-Slow: " + b"a" * 200:
+                if stop.wait(0.1):
+                    return
+                try:
+                    conn.send(bytes([byte]))
+                except OSError:
+                    return
+
+    thread = threading.Thread(target=trickle, daemon=True)
+    thread.start()
+    tid = f"task-{uuid.uuid4().hex}"
+    started = time.monotonic()
+    try:
+        with pytest.raises(CallbackDeliveryFailed):
+            callback.deliver(session_item(tid, f"http://127.0.0.1:{listener.getsockname()[1]}/cb"), finished(tid), TENANT, 1.0)
+    finally:
+        stop.set()
+        listener.close()
+    assert time.monotonic() - started < 3.0
+
+
+@pytest.mark.parametrize(
+    ("hosts", "host", "allowed"),
+    [
+        ((), "anything.example", True),
+        (("cb.example.com",), "cb.example.com", True),
+        (("cb.example.com",), "CB.Example.com.", True),
+        (("cb.example.com",), "evil.cb.example.com", False),
+        (("*.example.com",), "a.example.com", True),
+        (("*.example.com",), "a.b.example.com", True),
+        (("*.example.com",), "example.com", False),
+        (("*.example.com",), "badexample.com", False),
+    ],
+)
+def test_tenant_callback_host_allowlist(hosts: tuple[str, ...], host: str, allowed: bool) -> None:
+    assert Tenant("k", "n", ("s",), hosts).allows_callback_host(host) is allowed

@@ -55,6 +55,7 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("states:StartExecution", "CarrierAuthStateMachine"),
         ("kms:Encrypt", "DataKey"),
         ("secretsmanager:GetSecretValue", "PiiHashKeySecret"),
+        ("secretsmanager:GetSecretValue", "TenantSecretPrefix"),
     },
     "SubmitCodeFunction": {
         ("dynamodb:GetItem", "SessionsTable"),
@@ -100,7 +101,7 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("dynamodb:GetItem", "SessionsTable"),
         ("dynamodb:UpdateItem", "SessionsTable"),
         ("kms:Decrypt", "DataKey"),
-        ("secretsmanager:GetSecretValue", "CallbackSigningSecret"),
+        ("secretsmanager:GetSecretValue", "TenantSecretPrefix"),
         ("sqs:ChangeMessageVisibility", "CallbackQueue"),
     },
     "ReconcileFunction": {
@@ -122,7 +123,7 @@ GLOBAL_ENV = {
     "KMS_KEY_ID",
     "EVENT_BUS_NAME",
     "PII_HASH_KEY_SECRET",
-    "CALLBACK_SECRET",
+    "CALLBACK_TIMEOUT_SECONDS",
     "CARRIER_PROVIDER",
     "JUXINLI_BASE_URL",
     "JUXINLI_ORG",

@@ -1,48 +1,61 @@
 """The signed result callback to the app (the URL guard is ``urlguard``).
 
-Signature header (modelled on Stripe / Moxie webhooks):
+Signature header (modelled on Stripe / Moxie webhooks), signed with the tenant's secret:
     X-CarrierAuth-Signature: t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>." + raw body)>
-The app recomputes the HMAC over the exact bytes it received and rejects old timestamps.
+During a secret rotation a second ``v1`` is signed with the previous secret. The app recomputes
+the HMAC over the exact bytes it received, accepts any matching ``v1`` and rejects old timestamps.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import http.client
 import json
+import socket
+import ssl
+import threading
 import time
+from collections.abc import Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
-import requests
-import urllib3
-from aws_lambda_powertools.utilities.parameters import get_secret
-
 from . import codes, crypto
-from .config import get_settings
 from .errors import CallbackDeliveryFailed
+from .tenants import Tenant
 from .urlguard import UnsafeCallbackUrl, check_url
 
 SIGNATURE_HEADER = "X-CarrierAuth-Signature"
+CONNECT_TIMEOUT = 3.05
 
 
-def sign(secret: str, body: bytes, timestamp: int | None = None) -> str:
+def sign(secrets: str | Iterable[str], body: bytes, timestamp: int | None = None) -> str:
+    """``t=<unix seconds>,v1=<hex>`` with one ``v1`` per secret (two during a rotation, like
+    Stripe): a receiver accepts the body when any ``v1`` matches the secret it knows."""
     t = int(time.time()) if timestamp is None else timestamp
-    mac = hmac.new(secret.encode("utf-8"), f"{t}.".encode("ascii") + body, hashlib.sha256).hexdigest()
-    return f"t={t},v1={mac}"
+    keys = [secrets] if isinstance(secrets, str) else list(secrets)
+    signed = f"{t}.".encode("ascii") + body
+    macs = (hmac.new(key.encode("utf-8"), signed, hashlib.sha256).hexdigest() for key in keys)
+    return f"t={t}," + ",".join(f"v1={mac}" for mac in macs)
 
 
 def verify(secret: str, body: bytes, header: str, tolerance: int = 300, now: int | None = None) -> bool:
-    """What an app does on receipt (also used by the local callback receiver)."""
-    try:
-        parts = dict(item.split("=", 1) for item in header.split(","))
-        t = int(parts["t"])
-    except (ValueError, KeyError):
+    """What an app does on receipt (also used by the local callback receiver). Never raises."""
+    timestamp, candidates = None, []
+    for item in header.split(","):
+        key, _, value = item.strip().partition("=")
+        if key == "t" and value.isascii() and value.isdigit() and len(value) <= 12:
+            timestamp = int(value)
+        elif key == "v1":
+            candidates.append(value.encode("utf-8", "surrogatepass"))
+    if timestamp is None or not candidates:
         return False
     current = int(time.time()) if now is None else now
-    if abs(current - t) > tolerance:
+    if abs(current - timestamp) > tolerance:
         return False
-    return hmac.compare_digest(sign(secret, body, t).encode("ascii"), header.encode("utf-8", "surrogatepass"))
+    expected = hmac.new(secret.encode("utf-8"), f"{timestamp}.".encode("ascii") + body, hashlib.sha256)
+    wanted = expected.hexdigest().encode("ascii")
+    return any([hmac.compare_digest(wanted, candidate) for candidate in candidates])
 
 
 def build_body(session: dict[str, Any], detail: dict[str, Any]) -> dict[str, Any]:
@@ -61,39 +74,66 @@ def build_body(session: dict[str, Any], detail: dict[str, Any]) -> dict[str, Any
     }
 
 
-def deliver(session: dict[str, Any], detail: dict[str, Any], timeout: tuple[float, float] = (3.05, 10)) -> int:
-    """POST the signed body; returns the HTTP status or raises CallbackDeliveryFailed."""
+def deliver(session: dict[str, Any], detail: dict[str, Any], tenant: Tenant, timeout: float) -> int:
+    """POST the signed body; returns the HTTP status or raises CallbackDeliveryFailed.
+
+    ``timeout`` bounds the whole attempt (connect, send, status line and headers); the answer's
+    body is never read, so an endpoint that keeps talking cannot hold the attempt open."""
     url = session["callback_url"]
     try:
         address = check_url(url)  # again at delivery: DNS may have changed since the task started
     except UnsafeCallbackUrl as exc:
         raise CallbackDeliveryFailed(f"callback url refused: {exc}") from None
+    if not tenant.allows_callback_host(urlsplit(url).hostname or ""):
+        raise CallbackDeliveryFailed("callback host is not in the tenant's callback_hosts")
     raw = json.dumps(build_body(session, detail), ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-    secret = str(get_secret(get_settings().callback_secret, max_age=300))
     headers = {
         "Content-Type": "application/json; charset=utf-8",
-        SIGNATURE_HEADER: sign(secret, raw),
+        SIGNATURE_HEADER: sign(tenant.callback_secrets, raw),
         "X-CarrierAuth-Event-Id": detail["event_id"],
         "User-Agent": "carrier-auth-gateway/1",
     }
-    try:
-        status = _post(url, address, raw, headers, timeout)
-    except (requests.RequestException, urllib3.exceptions.HTTPError) as exc:
-        raise CallbackDeliveryFailed(f"callback request failed: {type(exc).__name__}") from None
+    status = _post(url, address, raw, headers, timeout)
     if not 200 <= status < 300:
         raise CallbackDeliveryFailed(f"callback answered HTTP {status}")
     return status
 
 
-def _post(url: str, address: str | None, raw: bytes, headers: dict[str, str], timeout: tuple[float, float]) -> int:
-    if address is None:  # allowlisted host: plain requests
-        return requests.post(url, data=raw, headers=headers, timeout=timeout, allow_redirects=False).status_code
+def _post(url: str, address: str | None, raw: bytes, headers: dict[str, str], timeout: float) -> int:
+    """One POST to ``address`` (the vetted IP; the host name itself when it is allowlisted), with
+    SNI and certificate checks against the URL's host name; redirects are not followed.
+
+    A watchdog cuts the connection at the deadline: socket timeouts bound each read, not an
+    endpoint that trickles its answer a byte at a time."""
     parts = urlsplit(url)
+    host = parts.hostname or ""
     https = parts.scheme == "https"
     port = parts.port or (443 if https else 80)
-    tls = {"server_hostname": parts.hostname, "assert_hostname": parts.hostname} if https else {}
-    pool_cls = urllib3.HTTPSConnectionPool if https else urllib3.HTTPConnectionPool
-    with pool_cls(address, port, timeout=urllib3.Timeout(connect=timeout[0], read=timeout[1]), retries=False, **tls) as pool:
+    deadline = time.monotonic() + timeout
+    try:
+        sock = socket.create_connection((address or host, port), timeout=min(CONNECT_TIMEOUT, timeout))
+    except OSError as exc:
+        raise CallbackDeliveryFailed(f"callback request failed: {type(exc).__name__}") from None
+    watchdog = threading.Timer(max(deadline - time.monotonic(), 0.0), _cut, (sock,))
+    watchdog.start()
+    conn = http.client.HTTPConnection(host, port)  # never connects itself: it gets our socket
+    try:
+        sock.settimeout(max(deadline - time.monotonic(), 0.001))
+        conn.sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host) if https else sock
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        resp = pool.urlopen("POST", path, body=raw, headers={**headers, "Host": parts.netloc}, redirect=False)
-        return resp.status
+        conn.request("POST", path, body=raw, headers={**headers, "Host": parts.netloc})
+        return conn.getresponse().status  # the body is never read
+    except (OSError, http.client.HTTPException) as exc:
+        reason = f"timed out after {timeout:g} s" if time.monotonic() >= deadline else type(exc).__name__
+        raise CallbackDeliveryFailed(f"callback request failed: {reason}") from None
+    finally:
+        watchdog.cancel()
+        conn.close()
+        sock.close()
+
+
+def _cut(sock: socket.socket) -> None:
+    try:
+        sock.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass  # already closed

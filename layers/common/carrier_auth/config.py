@@ -23,7 +23,6 @@ class Settings:
     event_bus_name: str
     state_machine_arn: str
     pii_hash_key_secret: str
-    callback_secret: str
     carrier_provider: str
     carrier_fallback: tuple[str, ...]
     juxinli_base_url: str
@@ -70,7 +69,6 @@ def get_settings() -> Settings:
         event_bus_name=env("EVENT_BUS_NAME", "default"),
         state_machine_arn=env("STATE_MACHINE_ARN", ""),
         pii_hash_key_secret=env("PII_HASH_KEY_SECRET", ""),
-        callback_secret=env("CALLBACK_SECRET", ""),
         carrier_provider=env("CARRIER_PROVIDER", "juxinli"),
         carrier_fallback=_names(env("CARRIER_PROVIDER_FALLBACK", "")),
         juxinli_base_url=env("JUXINLI_BASE_URL", "").rstrip("/"),

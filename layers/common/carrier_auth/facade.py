@@ -14,6 +14,7 @@ import time
 import uuid
 from functools import cache
 from typing import Any
+from urllib.parse import urlsplit
 
 from aws_lambda_powertools import Logger
 from aws_lambda_powertools.utilities.idempotency import (
@@ -24,7 +25,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from botocore.exceptions import ClientError
 
-from . import aws, codes, crypto, identity, numbers, sessions, urlguard
+from . import aws, codes, crypto, identity, numbers, sessions, tenants, urlguard
 from .config import get_settings
 from .envelope import envelope, guide, task_data
 from .errors import ApiError
@@ -44,6 +45,9 @@ logger = Logger(child=True)
 
 STILL_PROCESSING = "处理中，请稍后通过 GET /carrier/auth/{task_id} 查询结果"
 STALE_TRACE = "traceId已失效或任务当前不等待验证码，请使用最近一次返回的trace_id"
+NOT_FOUND = "任务不存在"
+MISMATCH = "请求信息与任务不一致"
+UNKNOWN_TENANT = "API Key 未配置租户，请联系网关管理员"
 EXPIRED_TOKENS = ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist")
 
 
@@ -61,13 +65,33 @@ def _deadline() -> float:
     return time.monotonic() + get_settings().facade_wait_seconds
 
 
+def _tenant(key_id: str) -> tenants.Tenant:
+    try:
+        return tenants.get(key_id)
+    except tenants.UnknownTenant as exc:
+        logger.warning("request from an API key without a tenant", extra={"reason": str(exc)})
+        raise ApiError(403, UNKNOWN_TENANT) from None
+
+
+def _own_session(task_id: str, tenant: str) -> dict[str, Any]:
+    """The task's session if this tenant started it. Another tenant's task answers exactly as an
+    unknown one does (404): its existence is not revealed."""
+    session = sessions.get(task_id)
+    if session is None or session.get("tenant") != tenant:
+        raise ApiError(404, NOT_FOUND, task_data(task_id))
+    return session
+
+
 # ---------------------------------------------------------------- start
-def start(body: str | None) -> tuple[int, dict]:
+def start(body: str | None, tenant: str) -> tuple[int, dict]:
+    owner = _tenant(tenant)
     req: StartRequest = parse(StartRequest, body)
     bad = identity_guide_code(req.mobile_no, req.identity_card, req.name)
     if bad:
         return 200, guide("", bad)
     urlguard.check_url_for_api(req.callback_set.callback_url)
+    if not owner.allows_callback_host(urlsplit(req.callback_set.callback_url).hostname or ""):
+        raise ApiError(400, "callback_set.callback_url 不在本租户允许的回调域名内")
 
     settings = get_settings()
     task_id = str(uuid.uuid4())
@@ -78,6 +102,7 @@ def start(body: str | None) -> tuple[int, dict]:
     number = numbers.describe(mobile)
     item = {
         "task_id": task_id,
+        "tenant": owner.key_id,
         "user_id": req.userId,
         "isp": number.isp,
         "region": number.region,
@@ -121,18 +146,21 @@ def start(body: str | None) -> tuple[int, dict]:
 
 # ---------------------------------------------------------------- submit / resend
 def _bind(req: TaskRequest, session: dict[str, Any]) -> None:
-    """A call on a task must come for the same user, phone and id number that started it."""
-    mismatched = []
-    if req.userId != session["user_id"]:
-        mismatched.append("userId")
+    """A call on a task must come for the same user, phone and id number that started it.
+
+    The answer does not say which field differs, and every field is compared (in constant
+    time) whatever the others gave: a guessed phone or id number cannot be confirmed one
+    field at a time."""
     mobile = normalise_mobile(req.mobile_no) or req.mobile_no
-    if not hmac.compare_digest(crypto.keyed_hash(mobile), session["mobile_hash"]):
-        mismatched.append("mobile_no")
     id_number = normalise_id_number(req.identity_card) or req.identity_card
-    if not hmac.compare_digest(crypto.keyed_hash(id_number), session["id_hash"]):
-        mismatched.append("identity_card")
-    if mismatched:
-        raise ApiError(403, f"请求信息与任务不一致: {', '.join(mismatched)}", task_data(session["task_id"]))
+    same = [
+        hmac.compare_digest(req.userId.encode("utf-8"), str(session["user_id"]).encode("utf-8")),
+        hmac.compare_digest(crypto.keyed_hash(mobile), session["mobile_hash"]),
+        hmac.compare_digest(crypto.keyed_hash(id_number), session["id_hash"]),
+    ]
+    if not all(same):
+        logger.info("request does not match the task's identity")
+        raise ApiError(403, MISMATCH, task_data(session["task_id"]))
 
 
 def _body_digest(body: str) -> str:
@@ -152,7 +180,7 @@ def _signal(request: dict[str, Any], session: dict[str, Any], code: str | None =
     if claimed is None:
         current = sessions.get(task_id)
         if current is None:  # expired (TTL) between the binding check and the claim
-            raise ApiError(404, "任务不存在", task_data(task_id))
+            raise ApiError(404, NOT_FOUND, task_data(task_id))
         if current["status"] in sessions.FINAL:
             return {"status": 200, "body": render(current)}
         body = render(current)
@@ -202,13 +230,11 @@ def register_lambda_context(context: Any) -> None:
     _idempotency()[1].register_lambda_context(context)
 
 
-def signal(action: str, body: str | None) -> tuple[int, dict]:
+def signal(action: str, body: str | None, tenant: str) -> tuple[int, dict]:
     model = SubmitRequest if action == "submit" else TaskRequest
     req = parse(model, body)
     logger.append_keys(task_id=req.task_id)
-    session = sessions.get(req.task_id)
-    if session is None:
-        raise ApiError(404, "任务不存在", task_data(req.task_id))
+    session = _own_session(req.task_id, tenant)
     _bind(req, session)
     key = {"task_id": req.task_id, "traceId": req.traceId, "action": action, "digest": _body_digest(body or "")}
     run = _idempotency()[0]
@@ -228,10 +254,8 @@ def signal(action: str, body: str | None) -> tuple[int, dict]:
 
 
 # ---------------------------------------------------------------- status
-def status(task_id: str) -> tuple[int, dict]:
-    item = sessions.get(task_id)
-    if item is None:
-        raise ApiError(404, "任务不存在", task_data(task_id))
+def status(task_id: str, tenant: str) -> tuple[int, dict]:
+    item = _own_session(task_id, tenant)
     body = render(item)
     if item["status"] in (sessions.SUCCESS, sessions.DEFEAT):
         body["data"]["result"] = item["status"]  # the callback's outcome, for apps that poll
@@ -239,7 +263,7 @@ def status(task_id: str) -> tuple[int, dict]:
 
 
 # ---------------------------------------------------------------- identity checks as APIs
-def identity_check(provider: str, body: str | None) -> tuple[int, dict]:
+def identity_check(provider: str, body: str | None, tenant: str) -> tuple[int, dict]:
     """POST /identity/three-factor and /identity/realname: validate, check (cache first), answer."""
     req: IdentityRequest = parse(IdentityRequest, body)
     bad = identity_guide_code(req.mobile_no, req.identity_card, req.name)
@@ -251,7 +275,7 @@ def identity_check(provider: str, body: str | None) -> tuple[int, dict]:
         mobile=normalise_mobile(req.mobile_no) or req.mobile_no,
     )
     try:
-        result, cached = identity.check(provider, person)
+        result, cached = identity.check(provider, person, scope=tenant)
     except ProviderError as exc:
         logger.warning("identity provider failed", extra={"provider": provider, "error_type": type(exc).__name__})
         raise ApiError(503, "身份核验服务暂不可用，请稍后再试") from None

@@ -54,7 +54,7 @@ def api_function(
     step: Callable[[dict], dict] | None = None,
     on_context: Callable[[Any], None] | None = None,
 ) -> Callable[[dict, Any], Any]:
-    """A Lambda handler serving ``method path`` with ``answer(body, **path_params)``.
+    """A Lambda handler serving ``method path`` with ``answer(body, tenant, **path_params)``.
 
     ``step`` also lets the function serve the state machine (events without ``httpMethod``);
     ``on_context`` sees the Lambda context first (e.g. Powertools idempotency's timeout guard).
@@ -69,7 +69,11 @@ def api_function(
     def route(**params: str):
         if metric:
             metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
-        return http(*answer(app.current_event.decoded_body, **params))
+        event = app.current_event
+        # the tenant is the API key API Gateway checked, never anything the body says
+        tenant = event.request_context.identity.api_key_id or ""
+        logger.append_keys(tenant=tenant)
+        return http(*answer(event.decoded_body, tenant, **params))
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
     @tracer.capture_lambda_handler(capture_response=False)

@@ -30,15 +30,18 @@ VERDICT_MESSAGES = {
 }
 
 
-def _cache_key(provider: str, identity: Identity) -> str:
-    return f"{provider}#" + crypto.keyed_hash(f"{identity.name}|{identity.id_number}|{identity.mobile}")
+def _cache_key(provider: str, identity: Identity, scope: str) -> str:
+    return f"{scope}#{provider}#" + crypto.keyed_hash(f"{identity.name}|{identity.id_number}|{identity.mobile}")
 
 
-def check(provider: str, identity: Identity) -> tuple[IdentityResult, bool]:
-    """The provider's answer for this identity and whether it came from the cache."""
+def check(provider: str, identity: Identity, scope: str) -> tuple[IdentityResult, bool]:
+    """The provider's answer for this identity and whether it came from the cache.
+
+    ``scope`` (the tenant) partitions the cache: a cached answer would tell one tenant that
+    another one checked the same person recently."""
     settings = get_settings()
     table = aws.table(settings.identity_cache_table) if settings.identity_cache_table else None
-    key = _cache_key(provider, identity) if table is not None and settings.identity_cache_seconds > 0 else ""
+    key = _cache_key(provider, identity, scope) if table is not None and settings.identity_cache_seconds > 0 else ""
     if key:
         item = table.get_item(Key={"cache_key": key}).get("Item")
         if item and int(item["expires_at"]) > time.time():
