@@ -7,6 +7,7 @@ so the handlers stay thin and identical in their cross-cutting behaviour.
 
 from __future__ import annotations
 
+import binascii
 from collections.abc import Callable
 from typing import Any
 
@@ -73,7 +74,11 @@ def api_function(
         # the tenant is the API key API Gateway checked, never anything the body says
         tenant = event.request_context.identity.api_key_id or ""
         logger.append_keys(tenant=tenant)
-        return http(*answer(event.decoded_body, tenant, **params))
+        try:
+            body = event.decoded_body
+        except (ValueError, binascii.Error):  # a base64 body that is not base64 or not UTF-8
+            raise ApiError(400, "请求体不是合法的UTF-8文本") from None
+        return http(*answer(body, tenant, **params))
 
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
     @tracer.capture_lambda_handler(capture_response=False)
