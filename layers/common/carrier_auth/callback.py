@@ -106,7 +106,7 @@ def _post(url: str, address: str | None, raw: bytes, headers: dict[str, str], ti
     A watchdog cuts the connection at the deadline: socket timeouts bound each read, not an
     endpoint that trickles its answer a byte at a time."""
     parts = urlsplit(url)
-    host = parts.hostname or ""
+    host = (parts.hostname or "").encode("idna").decode("ascii")  # the guard vetted it encodes
     https = parts.scheme == "https"
     port = parts.port or (443 if https else 80)
     deadline = time.monotonic() + timeout
@@ -121,7 +121,7 @@ def _post(url: str, address: str | None, raw: bytes, headers: dict[str, str], ti
         sock.settimeout(max(deadline - time.monotonic(), 0.001))
         conn.sock = ssl.create_default_context().wrap_socket(sock, server_hostname=host) if https else sock
         path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        conn.request("POST", path, body=raw, headers={**headers, "Host": parts.netloc})
+        conn.request("POST", path, body=raw, headers={**headers, "Host": f"{host}:{parts.port}" if parts.port else host})
         return conn.getresponse().status  # the body is never read
     except (OSError, http.client.HTTPException) as exc:
         reason = f"timed out after {timeout:g} s" if time.monotonic() >= deadline else type(exc).__name__

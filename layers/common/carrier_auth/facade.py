@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
+import re
 import time
 import uuid
 from functools import cache
@@ -36,6 +37,7 @@ from .validation import (
     SubmitRequest,
     TaskRequest,
     identity_guide_code,
+    load_json,
     normalise_id_number,
     normalise_mobile,
     parse,
@@ -46,6 +48,7 @@ logger = Logger(child=True)
 STILL_PROCESSING = "处理中，请稍后通过 GET /carrier/auth/{task_id} 查询结果"
 STALE_TRACE = "traceId已失效或任务当前不等待验证码，请使用最近一次返回的trace_id"
 NOT_FOUND = "任务不存在"
+_TASK_ID = re.compile(r"[0-9A-Za-z-]{1,64}")
 MISMATCH = "请求信息与任务不一致"
 UNKNOWN_TENANT = "API Key 未配置租户，请联系网关管理员"
 EXPIRED_TOKENS = ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist")
@@ -75,7 +78,10 @@ def _tenant(key_id: str) -> tenants.Tenant:
 
 def _own_session(task_id: str, tenant: str) -> dict[str, Any]:
     """The task's session if this tenant started it. Another tenant's task answers exactly as an
-    unknown one does (404): its existence is not revealed."""
+    unknown one does (404): its existence is not revealed. A string that cannot be a task id is
+    never sent to DynamoDB (keys over 2 KiB are a ValidationException there)."""
+    if not _TASK_ID.fullmatch(task_id):
+        raise ApiError(404, NOT_FOUND, task_data())
     session = sessions.get(task_id)
     if session is None or session.get("tenant") != tenant:
         raise ApiError(404, NOT_FOUND, task_data(task_id))
@@ -165,7 +171,7 @@ def _bind(req: TaskRequest, session: dict[str, Any]) -> None:
 
 def _body_digest(body: str) -> str:
     """A keyed digest of the whole request body: replays match it, the code never leaves memory."""
-    canonical = json.dumps(json.loads(body), sort_keys=True, ensure_ascii=False).encode("utf-8")
+    canonical = json.dumps(load_json(body), sort_keys=True, ensure_ascii=False, default=str).encode("utf-8")
     return hmac.new(crypto.keyed_hash("request-digest").encode(), canonical, hashlib.sha256).hexdigest()
 
 
