@@ -1,9 +1,12 @@
 """`make run`: the embedded stack in the foreground until Ctrl-C.
 
-Environment: CARRIER_AUTH_API_KEY (dev-api-key), CARRIER_AUTH_CALLBACK_SECRET
-(dev-callback-secret), CARRIER_AUTH_INPUT_TIMEOUT_SECONDS (300),
-CARRIER_AUTH_POLL_INTERVAL_SECONDS (1), CARRIER_AUTH_API_PORT (3000),
-CARRIER_AUTH_MOTO_PORT (5000), CARRIER_AUTH_CALLBACK_PORT (3001).
+Two tenants (apps), each with its own API key and callback signing secret:
+CARRIER_AUTH_API_KEY (dev-api-key) / CARRIER_AUTH_CALLBACK_SECRET (dev-callback-secret) and
+CARRIER_AUTH_API_KEY_2 (dev-api-key-2) / CARRIER_AUTH_CALLBACK_SECRET_2 (dev-callback-secret-2).
+Environment: CARRIER_AUTH_INPUT_TIMEOUT_SECONDS (300), CARRIER_AUTH_POLL_INTERVAL_SECONDS (1),
+CARRIER_AUTH_UPSTREAM_TIMEOUT_SECONDS (5), CARRIER_AUTH_API_PORT (3000),
+CARRIER_AUTH_MOTO_PORT (5000), CARRIER_AUTH_CALLBACK_PORT (3001),
+CARRIER_AUTH_LOCAL_MAX_ENVIRONMENTS (200 execution environments per function).
 """
 
 from __future__ import annotations
@@ -11,30 +14,54 @@ from __future__ import annotations
 import logging
 import os
 import signal
+import socket
 import sys
 import threading
 
-from .stack import EmbeddedStack
+PORTS = (("CARRIER_AUTH_API_PORT", 3000), ("CARRIER_AUTH_MOTO_PORT", 5000), ("CARRIER_AUTH_CALLBACK_PORT", 3001))
 
 BANNER = """
 Carrier Auth Gateway (运营商认证网关) - embedded stack with sandbox providers
 
-  API              {api}      (header x-api-key: {key})
+  API              {api}      (header x-api-key: a tenant's key)
+  tenants          {tenants}
+                   callbacks are signed with the tenant's secret: CARRIER_AUTH_CALLBACK_SECRET (_2)
   moto (AWS APIs)  {moto}      e.g. aws --endpoint-url {moto} dynamodb scan --table-name {table}
   state machine    {sm}
-  callback receiver {callback}  (loopback callbacks are allowed locally; it logs what it gets)
+  callback receiver {callback}  (loopback callbacks are allowed locally; it logs what it gets
+                   and which tenant's secret signed it)
 
 Try it:   make demo   (in another terminal: walks the happy flow, printing every request and answer)
           or the curl walk-through in README.md ("Try it by hand").
 
 Sandbox numbers: 13800138000 happy | 001 identity mismatch | 002 wrong password |
                  003 collection fails (DEFEAT) | 004 second SMS code. Any code but 123456 is wrong.
-                 005-028: one per upstream condition (every guide code), see README.md.
+                 005-030: one per upstream condition (every guide code), see README.md.
 Ctrl-C stops it.
 """
+TENANT = "{name:<10} x-api-key: {key:<16} API key id {key_id}"
+
+
+def taken_port() -> str | None:
+    """What to say when a port the stack needs is taken (checked before anything starts)."""
+    for variable, default in PORTS:
+        port = int(os.environ.get(variable, default))
+        with socket.socket() as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as the servers bind
+            try:
+                probe.bind(("127.0.0.1", port))
+            except OSError:
+                return f"port {port} is taken: set {variable} to a free port"
+    return None
 
 
 def main() -> int:
+    problem = taken_port()
+    if problem:
+        print(problem, file=sys.stderr)
+        return 1
+    from .stack import EmbeddedStack  # imported after the check: a taken port is reported at once
+
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(name)s %(levelname)s %(message)s")
     logging.getLogger("botocore").setLevel(logging.WARNING)
     stack = EmbeddedStack(
@@ -43,10 +70,11 @@ def main() -> int:
         receiver_port=int(os.environ.get("CARRIER_AUTH_CALLBACK_PORT", "3001")),
     )
     stack.start()
+    tenants = [TENANT.format(name=t.name, key=t.api_key, key_id=t.api_key_id) for t in stack.tenants]
     print(
         BANNER.format(
             api=stack.api_url,
-            key=stack.api_key,
+            tenants="\n                   ".join(tenants),
             moto=stack.moto_url,
             table=stack.tables["SessionsTable"],
             sm=stack.state_machine_arn,

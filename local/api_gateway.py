@@ -1,6 +1,9 @@
 """A local REST API: template.yaml's Api events -> our handlers, as API Gateway proxies them.
 
-Like ``sam local start-api`` plus the API key check the deployed API enforces.
+Like ``sam local start-api`` plus what the deployed API does around the handlers: the API key
+check (each tenant's key; the proxy event names the key's id), the limits (10 MiB body, 8192
+characters of URL) and the gateway responses of template.yaml, so every answer - even to a
+malformed request - is the seed envelope.
 """
 
 from __future__ import annotations
@@ -12,12 +15,30 @@ import re
 import threading
 import time
 import uuid
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
-from .runtime import FunctionRegistry
+from .runtime import FunctionError, FunctionRegistry
 
 log = logging.getLogger("carrier_auth.local")
+
+MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+MAX_URL_CHARS = 8192
+JSON = "application/json; charset=utf-8"
+# template.yaml's GatewayResponses, by the status API Gateway answers
+MESSAGES = {
+    400: "请求无效",
+    403: "缺少或无效的API Key (x-api-key)",
+    404: "接口不存在",
+    413: "请求体过大",
+    414: "请求URL过长",
+    431: "请求头过大",
+    502: "系统异常",
+    504: "系统繁忙，请稍后查询任务状态",
+}
+
+Answer = tuple[int, dict[str, str], bytes]
 
 
 def _route_regex(path: str) -> re.Pattern:
@@ -25,11 +46,30 @@ def _route_regex(path: str) -> re.Pattern:
     return re.compile(f"^{pattern}$")
 
 
+def envelope(status: int, message: str | None = None) -> Answer:
+    """A gateway response: the seed envelope with code 103."""
+    text = message or MESSAGES.get(status, "请求无效" if status < 500 else "系统异常")
+    body = {"code": "103", "message": text, "trace_id": uuid.uuid4().hex,
+            "date_stamp": str(int(time.time() * 1000)), "data": {}}
+    return status, {"Content-Type": JSON}, json.dumps(body, ensure_ascii=False).encode()
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 1024  # hundreds of clients connecting at once must not be reset
+
+
 class LocalApiGateway:
-    def __init__(self, registry: FunctionRegistry, routes: list[tuple[str, str, str]], api_key: str, stage: str = "v1"):
+    def __init__(
+        self,
+        registry: FunctionRegistry,
+        routes: list[tuple[str, str, str]],
+        api_keys: dict[str, str],
+        stage: str = "v1",
+    ) -> None:
         self.registry = registry
         self.routes = [(m, p, _route_regex(p), fn) for m, p, fn in routes]
-        self.api_key = api_key
+        self.api_keys = api_keys  # key value -> API key id
         self.stage = stage
         self._server: ThreadingHTTPServer | None = None
 
@@ -42,24 +82,53 @@ class LocalApiGateway:
             def log_message(self, fmt, *args):  # noqa: ANN001 - no request lines with query strings
                 return
 
-            def _handle(self) -> None:
-                status, headers, body = gateway.dispatch(self.command, self.path, dict(self.headers), self._body())
+            def parse_request(self) -> bool:
+                if not super().parse_request():
+                    return False
+                if self.request_version == "HTTP/0.9":  # no headers, no key: not something we serve
+                    self.send_error(HTTPStatus.BAD_REQUEST)
+                    return False
+                return True
+
+            def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+                """What http.server answers by itself (bad request line or headers, URL over
+                its limit, a method without a do_ handler), as API Gateway would: enveloped."""
+                if code == HTTPStatus.NOT_IMPLEMENTED:  # an unknown method: API Gateway has no such resource
+                    code = HTTPStatus.NOT_FOUND
+                if self.request_version in ("", "HTTP/0.9"):  # a status line even for a garbled request
+                    self.request_version = "HTTP/1.1"
+                self.close_connection = True
+                self._send(*envelope(code))
+
+            def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
                 self.send_response(status)
                 for key, value in headers.items():
                     self.send_header(key, value)
+                if self.close_connection:
+                    self.send_header("Connection", "close")
                 self.send_header("Content-Length", str(len(body)))
                 self.end_headers()
-                self.wfile.write(body)
+                if self.command != "HEAD":
+                    self.wfile.write(body)
 
-            def _body(self) -> bytes:
-                length = int(self.headers.get("Content-Length") or 0)
-                return self.rfile.read(length) if length else b""
+            def _handle(self) -> None:
+                if len(self.path) > MAX_URL_CHARS:
+                    return self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG)
+                declared = (self.headers.get("Content-Length") or "0").strip()
+                if not re.fullmatch(r"[0-9]{1,20}", declared):
+                    return self.send_error(HTTPStatus.BAD_REQUEST)
+                length = int(declared)
+                if length > MAX_BODY_BYTES:  # refused unread, so the connection cannot be reused
+                    return self.send_error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+                body = self.rfile.read(length) if length else b""
+                self._send(*gateway.dispatch(self.command, self.path, dict(self.headers), body))
 
             do_GET = do_POST = do_PUT = do_DELETE = _handle
 
-        self._server = ThreadingHTTPServer((host, port), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, name="local-api", daemon=True).start()
+        self._server = _Server((host, port), Handler)
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="local-api", daemon=True
+        ).start()
         return self
 
     @property
@@ -71,13 +140,7 @@ class LocalApiGateway:
             self._server.shutdown()
             self._server.server_close()
 
-    @staticmethod
-    def _error(status: int, message: str) -> tuple[int, dict, bytes]:
-        body = {"code": "103", "message": message, "trace_id": uuid.uuid4().hex,
-                "date_stamp": str(int(time.time() * 1000)), "data": {}}
-        return status, {"Content-Type": "application/json; charset=utf-8"}, json.dumps(body, ensure_ascii=False).encode()
-
-    def dispatch(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> tuple[int, dict, bytes]:
+    def dispatch(self, method: str, raw_path: str, headers: dict[str, str], body: bytes) -> Answer:
         url = urlsplit(raw_path)
         path = url.path
         if path.startswith(f"/{self.stage}/"):
@@ -85,10 +148,11 @@ class LocalApiGateway:
         match = next(((p, m.groupdict(), fn) for mth, p, rx, fn in self.routes
                       if mth == method and (m := rx.match(path))), None)
         if match is None:
-            return self._error(404, "接口不存在")
+            return envelope(404)
         lower = {k.lower(): v for k, v in headers.items()}
-        if lower.get("x-api-key") != self.api_key:
-            return self._error(403, "缺少或无效的API Key (x-api-key)")
+        api_key = lower.get("x-api-key")
+        if api_key not in self.api_keys:
+            return envelope(403)
         resource, params, function = match
         request_id = str(uuid.uuid4())
         event = {
@@ -108,7 +172,7 @@ class LocalApiGateway:
                 "stage": self.stage,
                 "requestId": request_id,
                 "requestTimeEpoch": int(time.time() * 1000),
-                "identity": {"apiKey": lower.get("x-api-key"), "sourceIp": "127.0.0.1"},
+                "identity": {"apiKey": api_key, "apiKeyId": self.api_keys[api_key], "sourceIp": "127.0.0.1"},
                 "accountId": "123456789012",
                 "apiId": "local",
             },
@@ -117,13 +181,23 @@ class LocalApiGateway:
         }
         try:
             result = self.registry.invoke(function, event)
-        except Exception as exc:
-            log.error("handler %s raised %s", function, type(exc).__name__)
-            return self._error(502, "Internal server error")
-        payload = result.get("body") or ""
-        data = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode("utf-8")
-        out_headers = dict(result.get("headers") or {})
-        for key, values in (result.get("multiValueHeaders") or {}).items():
-            out_headers[key] = ", ".join(values)
+        except FunctionError as exc:
+            log.error("function %s failed: %s", function, exc.error_type)
+            return envelope(504 if exc.error_type == "Sandbox.Timedout" else 502)
+        try:
+            status, out_headers, data = _proxy_response(result)
+        except (AttributeError, TypeError, ValueError):
+            log.error("function %s answered a malformed proxy response", function)
+            return envelope(502)
         out_headers["x-amzn-RequestId"] = request_id
-        return int(result.get("statusCode", 200)), out_headers, data
+        return status, out_headers, data
+
+
+def _proxy_response(result: dict) -> Answer:
+    """The HTTP answer a Lambda proxy integration's result describes."""
+    payload = result.get("body") or ""
+    data = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode("utf-8")
+    headers = {str(k): str(v) for k, v in (result.get("headers") or {}).items()}
+    for key, values in (result.get("multiValueHeaders") or {}).items():
+        headers[key] = ", ".join(values)
+    return int(result.get("statusCode", 200)), headers, data

@@ -1,7 +1,10 @@
-"""A stand-in for the app's callback endpoint: verifies the signature and logs what it got.
+"""A stand-in for the apps' callback endpoint: verifies the signature and logs what it got.
 
-It logs the task id, result and whether the signature is valid: never the callback token.
-Tests read ``received`` and may make it fail the next deliveries (``fail_next``).
+Several tenants share the gateway, each signing with its own secret: a delivery is checked
+against every tenant's secret and recorded with the tenant whose secret verified it. It logs
+the task id, result, tenant (the API key id) and whether the signature is valid: never the
+callback token. Tests read ``received`` and may make the next deliveries fail (``fail_next``)
+or answer late (``delay_next``, a slow app endpoint).
 """
 
 from __future__ import annotations
@@ -17,11 +20,17 @@ from carrier_auth.callback import SIGNATURE_HEADER, verify
 log = logging.getLogger("carrier_auth.local.callback_receiver")
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True  # a delayed answer holds its own thread, never the others
+    request_queue_size = 1024
+
+
 class CallbackReceiver:
-    def __init__(self, secret: str) -> None:
-        self.secret = secret
+    def __init__(self, secrets: dict[str, str]) -> None:
+        self.secrets = secrets  # API key id -> that tenant's callback secret
         self.received: list[dict[str, Any]] = []
         self._fail: list[tuple[str | None, int]] = []
+        self._delay: list[tuple[str | None, float]] = []
         self._lock = threading.Condition()
         self._server: ThreadingHTTPServer | None = None
 
@@ -29,6 +38,11 @@ class CallbackReceiver:
         """Answer ``status`` to the next ``count`` deliveries (of ``task_id`` only, if given)."""
         with self._lock:
             self._fail.extend([(task_id, status)] * count)
+
+    def delay_next(self, seconds: float, count: int = 1, task_id: str | None = None) -> None:
+        """Answer the next ``count`` deliveries (of ``task_id`` only, if given) after ``seconds``."""
+        with self._lock:
+            self._delay.extend([(task_id, seconds)] * count)
 
     @property
     def url(self) -> str:
@@ -48,9 +62,10 @@ class CallbackReceiver:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-        self._server = ThreadingHTTPServer((host, port), Handler)
-        self._server.daemon_threads = True
-        threading.Thread(target=self._server.serve_forever, name="callback-receiver", daemon=True).start()
+        self._server = _Server((host, port), Handler)
+        threading.Thread(
+            target=self._server.serve_forever, kwargs={"poll_interval": 0.05}, name="callback-receiver", daemon=True
+        ).start()
         return self
 
     def stop(self) -> None:
@@ -58,24 +73,42 @@ class CallbackReceiver:
             self._server.shutdown()
             self._server.server_close()
 
+    def _tenant(self, raw: bytes, signature: str) -> str | None:
+        """The API key id of the tenant whose secret signed ``raw``, or None."""
+        return next((key_id for key_id, secret in self.secrets.items() if verify(secret, raw, signature)), None)
+
+    @staticmethod
+    def _take(planned: list[tuple[str | None, Any]], task_id: str | None) -> Any:
+        entry = next((p for p in planned if p[0] in (None, task_id)), None)
+        if entry is None:
+            return None
+        planned.remove(entry)
+        return entry[1]
+
     def _accept(self, raw: bytes, signature: str) -> int:
-        valid = verify(self.secret, raw, signature)
+        """Record the delivery now; fill in ``answered`` when the answer goes out."""
+        tenant = self._tenant(raw, signature)
         try:
             body = json.loads(raw)
         except ValueError:
             body = {}
         with self._lock:
-            status = 200 if valid else 401
-            planned = next((f for f in self._fail if f[0] in (None, body.get("task_id"))), None)
-            if planned is not None:
-                self._fail.remove(planned)
-                status = planned[1]
-            self.received.append({"body": body, "signature_valid": valid, "answered": status, "raw": raw})
+            failure = self._take(self._fail, body.get("task_id"))
+            delay = self._take(self._delay, body.get("task_id")) or 0
+            record = {"body": body, "tenant": tenant, "signature_valid": tenant is not None,
+                      "answered": None, "delayed": delay, "raw": raw}
+            self.received.append(record)
+            self._lock.notify_all()
+        if delay:
+            threading.Event().wait(delay)  # the slow endpoint itself, not a test waiting
+        status = failure or (200 if tenant else 401)
+        with self._lock:
+            record["answered"] = status
             self._lock.notify_all()
         log.info(
-            "callback received task_id=%s error_code=%s success=%s signature=%s answered=%s",
-            body.get("task_id"), body.get("error_code"), body.get("success"),
-            "valid" if valid else "INVALID", status,
+            "callback received task_id=%s error_code=%s success=%s tenant=%s signature=%s answered=%s",
+            body.get("task_id"), body.get("error_code"), body.get("success"), tenant,
+            "valid" if tenant else "INVALID", status,
         )
         return status
 

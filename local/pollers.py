@@ -14,7 +14,7 @@ from typing import Any
 
 import boto3
 
-from .runtime import FunctionRegistry
+from .runtime import FunctionError, FunctionRegistry
 from .template import REGION
 
 log = logging.getLogger("carrier_auth.local")
@@ -44,7 +44,10 @@ class SqsPoller:
         self._thread.start()
 
     def stop(self) -> None:
+        """Stop after the current poll (``join`` waits for it): stop them all, then join."""
         self._stop.set()
+
+    def join(self) -> None:
         self._thread.join(timeout=5)
 
     def _run(self) -> None:
@@ -70,16 +73,16 @@ class SqsPoller:
             for message in messages:
                 try:
                     self.registry.invoke(self.function, json.loads(message["Body"]))
-                except Exception as exc:
-                    log.warning("async invoke of %s raised %s", self.function, type(exc).__name__)
+                except FunctionError as exc:
+                    log.warning("async invoke of %s failed: %s", self.function, exc.error_type)
                 self._sqs.delete_message(QueueUrl=self.queue_url, ReceiptHandle=message["ReceiptHandle"])
             return len(messages)
         event = {"Records": [self._record(m) for m in messages]}
         try:
             result: Any = self.registry.invoke(self.function, event) or {}
             failed = {f["itemIdentifier"] for f in result.get("batchItemFailures", [])}
-        except Exception as exc:
-            log.warning("%s raised %s: the whole batch returns to the queue", self.function, type(exc).__name__)
+        except FunctionError as exc:  # an exception, a timeout or a crash: nothing was processed for sure
+            log.warning("%s failed (%s): the whole batch returns to the queue", self.function, exc.error_type)
             return len(messages)
         done = [m for m in messages if m["MessageId"] not in failed]
         if done:

@@ -1,5 +1,6 @@
-"""The embedded stack: template.yaml's resources in moto, our handlers in-process, sandbox
-providers, a local API gateway and a callback receiver. No Docker, no AWS account.
+"""The embedded stack: template.yaml's resources in moto, our handlers in local execution
+environments, sandbox providers, a local API gateway and a callback receiver. No Docker, no
+AWS account.
 
     stack = EmbeddedStack(api_port=0, moto_port=0).start()
     ... HTTP to stack.api_url ...
@@ -7,8 +8,15 @@ providers, a local API gateway and a callback receiver. No Docker, no AWS accoun
 
 moto runs in server mode inside this process (its Step Functions interpreter runs the real
 ASL and calls Lambda through moto's API, which ``runtime.patch_moto_lambda`` routes to our
-handlers). Everything that talks to AWS - our handlers, Powertools, the interpreter - goes
-through the moto endpoint, which is also open to aws-cli / boto3 with ``--endpoint-url``.
+handlers). The handlers run in their own processes (``local.runtime``), each function with
+only its own environment variables. Everything that talks to AWS - our handlers, Powertools,
+the interpreter - goes through the moto endpoint, which is also open to aws-cli / boto3 with
+``--endpoint-url``.
+
+Tenants: several apps share one deployment, each with its own API key and callback secret
+(a Secrets Manager secret named ``TenantSecretPrefix`` + the API key's id). Two local tenants
+exist out of the box (``stack.tenants``); ``stack.api_key`` / ``stack.callback_secret`` are the
+first one's.
 """
 
 from __future__ import annotations
@@ -18,11 +26,13 @@ import logging
 import os
 import secrets
 import socket
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager
+from dataclasses import dataclass
 from typing import Any
 
 import boto3
 
-from carrier_auth import aws
 from carrier_auth.config import env_int
 
 from .api_gateway import LocalApiGateway
@@ -30,6 +40,7 @@ from .callback_receiver import CallbackReceiver
 from .pollers import SqsPoller
 from .runtime import (
     FunctionRegistry,
+    LogRelay,
     load_functions,
     patch_execution_status_events,
     patch_moto_lambda,
@@ -47,7 +58,6 @@ from .template import (
     Resolver,
     api_routes,
     arn,
-    function_environment,
     function_name,
     load_template,
     resources_of,
@@ -68,6 +78,36 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+@dataclass(frozen=True)
+class Tenant:
+    """An app using the gateway: its API key (and the key's id, as API Gateway names it) and
+    the secret its callbacks are signed with."""
+
+    name: str
+    api_key: str
+    api_key_id: str
+    callback_secret: str
+
+
+def local_tenants(api_key: str | None = None, callback_secret: str | None = None) -> list[Tenant]:
+    """The two local tenants; the first one's key and secret may be given."""
+    env = os.environ.get
+    return [
+        Tenant(
+            name="dev-app",
+            api_key=api_key or env("CARRIER_AUTH_API_KEY") or "dev-api-key",
+            api_key_id="devkey0001",
+            callback_secret=callback_secret or env("CARRIER_AUTH_CALLBACK_SECRET") or "dev-callback-secret",
+        ),
+        Tenant(
+            name="dev-app-2",
+            api_key=env("CARRIER_AUTH_API_KEY_2") or "dev-api-key-2",
+            api_key_id="devkey0002",
+            callback_secret=env("CARRIER_AUTH_CALLBACK_SECRET_2") or "dev-callback-secret-2",
+        ),
+    ]
+
+
 class EmbeddedStack:
     def __init__(
         self,
@@ -80,16 +120,20 @@ class EmbeddedStack:
         poll_interval: int | None = None,
         parameters: dict[str, str] | None = None,
         log_stream: Any = None,
+        max_environments: int | None = None,
     ) -> None:
         self.api_port = api_port
         self.moto_port = moto_port or free_port()
         self.receiver_port = receiver_port
-        self.api_key = api_key or os.environ.get("CARRIER_AUTH_API_KEY") or "dev-api-key"
-        self.callback_secret = callback_secret or os.environ.get("CARRIER_AUTH_CALLBACK_SECRET") or "dev-callback-secret"
+        self.tenants = local_tenants(api_key, callback_secret)
+        self.api_key = self.tenants[0].api_key
+        self.callback_secret = self.tenants[0].callback_secret
         self.input_timeout = input_timeout or env_int("CARRIER_AUTH_INPUT_TIMEOUT_SECONDS", 300)
         self.poll_interval = poll_interval if poll_interval is not None else env_int("CARRIER_AUTH_POLL_INTERVAL_SECONDS", 1)
         self.extra_parameters = parameters or {}
         self.log_stream = log_stream
+        # execution environments per function; beyond, invocations wait for a free one
+        self.max_environments = max_environments or env_int("CARRIER_AUTH_LOCAL_MAX_ENVIRONMENTS", 200)
         self.template = load_template()
         self.pollers: list[SqsPoller] = []
         self.queues: dict[str, str] = {}  # logical id -> url
@@ -102,13 +146,22 @@ class EmbeddedStack:
     def start(self) -> "EmbeddedStack":
         self._aws_environment()
         self._start_moto()
+        upstream_timeout = self.extra_parameters.get("UpstreamTimeoutSeconds") or os.environ.get(
+            "CARRIER_AUTH_UPSTREAM_TIMEOUT_SECONDS", "5"
+        )
+        # an answer the sandbox must deliver after the adapters have given up waiting
+        late = float(upstream_timeout) + 1.5
         self.sandbox = SandboxProviders(
-            juxinli_client_secret=SANDBOX_JUXINLI_SECRET, three_factor_token=SANDBOX_THREE_FACTOR_TOKEN
+            juxinli_client_secret=SANDBOX_JUXINLI_SECRET,
+            three_factor_token=SANDBOX_THREE_FACTOR_TOKEN,
+            late_answer_seconds=late,
         ).start()
-        self.sandbox.mount("/moxie", MoxieEmulator(apikey=SANDBOX_MOXIE_APIKEY))
+        self.sandbox.mount("/moxie", MoxieEmulator(apikey=SANDBOX_MOXIE_APIKEY, late_answer_seconds=late))
         self.sandbox.mount("/yuxin", YuxinEmulator(token=SANDBOX_YUXIN_TOKEN, aes_key=SANDBOX_YUXIN_KEY))
         primary = os.environ.get("CARRIER_AUTH_CARRIER_PROVIDER", "juxinli")
-        self.receiver = CallbackReceiver(self.callback_secret).start(port=self.receiver_port)
+        self.receiver = CallbackReceiver({t.api_key_id: t.callback_secret for t in self.tenants}).start(
+            port=self.receiver_port
+        )
         parameters = {
             "JuxinliBaseUrl": self.sandbox.juxinli_base_url,
             "JuxinliOrgName": "SANDBOX",
@@ -122,13 +175,14 @@ class EmbeddedStack:
             "PollIntervalSeconds": str(self.poll_interval),
             "CallbackAllowedHosts": "127.0.0.1,localhost",
             "LogLevel": os.environ.get("CARRIER_AUTH_LOG_LEVEL", "INFO"),
+            "UpstreamTimeoutSeconds": upstream_timeout,
             **self.extra_parameters,
         }
         self.resolver = Resolver(self.template, parameters)
         self._create_resources()
-        aws.reset()
         self._load_functions()
-        self.api = LocalApiGateway(self.registry, api_routes(self.template), self.api_key).start(port=self.api_port)
+        api_keys = {t.api_key: t.api_key_id for t in self.tenants}
+        self.api = LocalApiGateway(self.registry, api_routes(self.template), api_keys).start(port=self.api_port)
         for poller in self.pollers:
             poller.start()
         log.info("embedded stack up: api %s, moto %s", self.api_url, self.moto_url)
@@ -137,11 +191,24 @@ class EmbeddedStack:
     def stop(self) -> None:
         for poller in self.pollers:
             poller.stop()
-        for part in ("api", "receiver", "sandbox"):
+        for poller in self.pollers:
+            poller.join()
+        if hasattr(self, "api"):
+            self.api.stop()
+        if self.registry is not None:
+            self.registry.stop()
+        for part in ("receiver", "sandbox"):
             if hasattr(self, part):
                 getattr(self, part).stop()
         if hasattr(self, "_moto"):
             self._moto.stop()
+
+    def function_env(
+        self, functions: list[str] | None = None, **variables: str | None
+    ) -> AbstractContextManager[None]:
+        """Change environment variables of every function (or of ``functions``, logical ids)
+        for a ``with`` block, as UpdateFunctionConfiguration would; ``None`` removes one."""
+        return self.registry.function_env(functions, **variables)
 
     def __enter__(self) -> "EmbeddedStack":
         return self.start()
@@ -159,23 +226,32 @@ class EmbeddedStack:
 
     # ------------------------------------------------------------------ setup
     def _aws_environment(self) -> None:
-        os.environ.update(
-            AWS_ACCESS_KEY_ID="testing",
-            AWS_SECRET_ACCESS_KEY="testing",
-            AWS_SESSION_TOKEN="testing",
-            AWS_DEFAULT_REGION=REGION,
-            AWS_REGION=REGION,
-            AWS_ENDPOINT_URL=f"http://127.0.0.1:{self.moto_port}",
-            MOTO_PORT=str(self.moto_port),  # moto's Step Functions interpreter calls Lambda here
-            POWERTOOLS_TRACE_DISABLED="true",
-            POWERTOOLS_DEV="false",
-        )
+        """AWS settings for this process (its clients, moto's interpreter) and, with the
+        Powertools switches, for every function's environment."""
+        aws = {
+            "AWS_ACCESS_KEY_ID": "testing",
+            "AWS_SECRET_ACCESS_KEY": "testing",
+            "AWS_SESSION_TOKEN": "testing",
+            "AWS_DEFAULT_REGION": REGION,
+            "AWS_REGION": REGION,
+            "AWS_ENDPOINT_URL": f"http://127.0.0.1:{self.moto_port}",
+        }
+        os.environ.update(aws, MOTO_PORT=str(self.moto_port))  # the interpreter calls Lambda here
         os.environ.pop("AWS_PROFILE", None)
+        self.function_aws_environment = {
+            **aws,
+            "POWERTOOLS_TRACE_DISABLED": "true",
+            "POWERTOOLS_METRICS_DISABLED": "true",
+            "POWERTOOLS_DEV": "false",
+        }
 
     def _start_moto(self) -> None:
+        import werkzeug.serving
         from moto.core.config import default_user_config
         from moto.server import ThreadedMotoServer
 
+        # hundreds of concurrent clients (handlers, the interpreter) must not find the backlog full
+        werkzeug.serving.BaseWSGIServer.request_queue_size = 1024
         default_user_config["stepfunctions"] = {"execute_state_machine": True}
         for name in ("werkzeug", "moto"):
             logging.getLogger(name).setLevel(logging.CRITICAL)
@@ -280,6 +356,10 @@ class EmbeddedStack:
         for logical in resources_of(t, "AWS::SecretsManager::Secret"):
             value = local_values.get(logical, secrets.token_urlsafe(32))
             r.refs[logical] = sm.create_secret(Name=f"{STACK}/{logical}", SecretString=value)["ARN"]
+        for tenant in self.tenants:
+            value = {"name": tenant.name, "callback_secret": tenant.callback_secret}
+            name = r.parameters["TenantSecretPrefix"] + tenant.api_key_id
+            sm.create_secret(Name=name, SecretString=json.dumps(value))
         provider_secrets = {
             "JuxinliSecretName": {"client_secret": SANDBOX_JUXINLI_SECRET},
             "ThreeFactorSecretName": {"token": SANDBOX_THREE_FACTOR_TOKEN},
@@ -308,14 +388,10 @@ class EmbeddedStack:
 
     def _load_functions(self) -> None:
         t, r = self.template, self.resolver
-        self.registry = load_functions(t, r)
+        self.registry = load_functions(
+            t, r, self.function_aws_environment, LogRelay(self.log_stream), self.max_environments
+        )
         patch_moto_lambda(self.registry)
-        environment: dict[str, str] = {}
-        for logical in resources_of(t, "AWS::Serverless::Function"):
-            environment.update(function_environment(t, r, logical))
-        # in one process every function shares os.environ: the template keeps them compatible
-        os.environ.update(environment)
-        os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"
         events = self._client("events")
         sqs = self._client("sqs")
         queue_by_arn = {r.attrs[(q, "Arn")]: url for q, url in self.queues.items()}
@@ -337,17 +413,21 @@ class EmbeddedStack:
                                        Targets=[{"Id": "local-lambda", "Arn": arn("sqs", f"{name}-target")}])
                     self.pollers.append(SqsPoller(self.registry, logical, url, arn("sqs", f"{name}-target"),
                                                   raw_events=True))
-        for fn in self.registry.functions():
-            fn.warm()
+        self._warm()
         if self.log_stream is not None:
             self._tee_logs()
 
+    def _warm(self) -> None:
+        """One environment per function, in parallel: a handler that does not import stops
+        the stack now, not its first request."""
+        functions = self.registry.functions()
+        with ThreadPoolExecutor(max_workers=len(functions)) as pool:
+            for started in [pool.submit(fn.warm) for fn in functions]:
+                started.result()
+
     def _tee_logs(self) -> None:
-        powertools = logging.getLogger(os.environ.get("POWERTOOLS_SERVICE_NAME", "carrier-auth"))
-        formatter = powertools.handlers[0].formatter if powertools.handlers else None
-        handler = logging.StreamHandler(self.log_stream)
-        handler.setFormatter(formatter)
-        powertools.addHandler(handler)
+        """This process's own log lines (sandbox, receiver, runtime) into the log stream; the
+        functions' output gets there through the runtime's relay."""
         plain = logging.StreamHandler(self.log_stream)
         plain.setFormatter(logging.Formatter("%(name)s %(levelname)s %(message)s"))
         logging.getLogger("carrier_auth").addHandler(plain)

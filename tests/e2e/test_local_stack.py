@@ -1,9 +1,11 @@
 """`python -m local` (what `make run` starts) as a subprocess, driven over HTTP like an app:
-the demo, a look at the tables through the moto endpoint, and a scan of everything it printed."""
+the demo, a look at the tables through the moto endpoint, and a scan of everything it printed;
+and what it does when a port it needs is taken."""
 
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -82,6 +84,36 @@ def test_wrong_api_key_is_403(running_stack):
     resp = requests.post(f"{running_stack['api']}/carrier/auth", json={}, headers={"x-api-key": "nope"}, timeout=10)
     assert resp.status_code == 403
     assert resp.json()["code"] == "103"
+
+
+def test_the_second_tenant_is_served_too(running_stack):
+    url = f"{running_stack['api']}/carrier/auth/no-such-task"
+    resp = requests.get(url, headers={"x-api-key": "dev-api-key-2"}, timeout=30)
+    assert resp.status_code == 404 and "x-amzn-RequestId" in resp.headers  # the function answered: the key is good
+    banner = running_stack["output"].read_text(errors="replace")
+    assert "e2e-key" in banner and "devkey0001" in banner and "dev-api-key-2" in banner and "devkey0002" in banner
+
+
+@pytest.mark.parametrize("variable", ["CARRIER_AUTH_API_PORT", "CARRIER_AUTH_MOTO_PORT", "CARRIER_AUTH_CALLBACK_PORT"])
+def test_a_taken_port_is_named_in_one_line_and_nothing_starts(variable):
+    env = {
+        **os.environ,
+        "PYTHONPATH": f"{ROOT / 'layers' / 'common'}{os.pathsep}{ROOT}",
+        "CARRIER_AUTH_API_PORT": str(free_port()),
+        "CARRIER_AUTH_MOTO_PORT": str(free_port()),
+        "CARRIER_AUTH_CALLBACK_PORT": str(free_port()),
+    }
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        started = time.monotonic()
+        done = subprocess.run([sys.executable, "-m", "local"], cwd=ROOT, env={**env, variable: str(port)},
+                              capture_output=True, text=True, timeout=30)
+    assert time.monotonic() - started < 5
+    assert done.returncode == 1
+    assert done.stderr == f"port {port} is taken: set {variable} to a free port\n"
+    assert done.stdout == ""
 
 
 def test_nothing_printed_holds_a_secret(running_stack):

@@ -1,5 +1,6 @@
 """One embedded stack for the integration suite: the real ASL in moto's interpreter, our
-handlers in-process, sandbox providers over real HTTP, everything it prints captured."""
+handlers in local execution environments, sandbox providers over real HTTP, everything it
+prints captured."""
 
 from __future__ import annotations
 
@@ -20,17 +21,18 @@ SMS_CODE = "123456"
 
 
 class Api:
-    """The app's side of the contract, with the secrets it used remembered for the leak scan."""
+    """The app's side of the contract, as the first tenant unless given another one's
+    ``api_key``. The secrets every Api of the stack used are remembered for the leak scan."""
 
-    def __init__(self, stack: EmbeddedStack) -> None:
+    def __init__(self, stack: EmbeddedStack, api_key: str | None = None) -> None:
         self.stack = stack
         self.http = requests.Session()
-        self.http.headers["x-api-key"] = stack.api_key
-        self.secrets: set[str] = {SMS_CODE, ID_NUMBER}
+        self.http.headers["x-api-key"] = api_key or stack.tenants[0].api_key
+        self.secrets: set[str] = stack.app_secrets
 
-    def post(self, path: str, body: Any, **kw: Any) -> requests.Response:
+    def post(self, path: str, body: Any, timeout: float = 60, **kw: Any) -> requests.Response:
         data = body if isinstance(body, (str, bytes)) else json.dumps(body, ensure_ascii=False).encode()
-        return self.http.post(self.stack.api_url + path, data=data, timeout=60, **kw)
+        return self.http.post(self.stack.api_url + path, data=data, timeout=timeout, **kw)
 
     def start_body(self, mobile: str, **over: Any) -> dict[str, Any]:
         password = f"Pw-{uuid.uuid4().hex[:10]}"
@@ -125,8 +127,12 @@ def stack(log_capture: io.StringIO, tmp_path_factory) -> EmbeddedStack:
         moto_port=0,
         poll_interval=0,
         input_timeout=300,
-        parameters={"ResendIntervalSeconds": "0"},  # tests that check the interval set it themselves
+        # tests that check the resend interval set it themselves; late upstream answers come soon
+        parameters={"ResendIntervalSeconds": "0", "UpstreamTimeoutSeconds": "2"},
         log_stream=log_capture,
+        # two cores cannot cold-start hundreds of environments at once within the functions'
+        # Timeouts: a burst (test_concurrency) queues for these, as with reserved concurrency
+        max_environments=12,
     )
     s.start()
     # an audit trail of every event on the gateway's bus, for the leak scan
@@ -136,6 +142,7 @@ def stack(log_capture: io.StringIO, tmp_path_factory) -> EmbeddedStack:
     events.put_rule(Name="audit-all", EventBusName=s.event_bus_name, EventPattern=json.dumps({"source": [{"prefix": ""}]}))
     events.put_targets(Rule="audit-all", EventBusName=s.event_bus_name, Targets=[{"Id": "audit", "Arn": arn}])
     s.audit_queue_url = url
+    s.app_secrets = {SMS_CODE, ID_NUMBER}
     yield s
     s.stop()
 

@@ -15,32 +15,37 @@ def _queue_messages(stack, logical: str) -> list[dict]:
     return resp.get("Messages", [])
 
 
-def test_failed_callbacks_are_retried_until_delivered(api, stack, monkeypatch):
-    monkeypatch.setenv("CALLBACK_RETRY_BASE_SECONDS", "0")
+def _retry_at_once(stack):
+    """Failed callbacks come back without the growing delay (the callback function's knob)."""
+    return stack.function_env(functions=["CallbackFunction"], CALLBACK_RETRY_BASE_SECONDS="0")
+
+
+def test_failed_callbacks_are_retried_until_delivered(api, stack):
     body, first = api.start("13800138000")
-    stack.receiver.fail_next(status=503, count=2, task_id=first["data"]["task_id"])
-    assert api.submit(body, first).json()["code"] == "105"
     task_id = first["data"]["task_id"]
-    delivered = stack.receiver.wait_for(task_id, timeout=30)
+    stack.receiver.fail_next(status=503, count=2, task_id=task_id)
+    with _retry_at_once(stack):
+        assert api.submit(body, first).json()["code"] == "105"
+        delivered = stack.receiver.wait_for(task_id, timeout=30)
     assert delivered is not None and delivered["signature_valid"]
     attempts = [r for r in stack.receiver.received if r["body"].get("task_id") == task_id]
     assert [r["answered"] for r in attempts] == [503, 503, 200]
     assert len({r["body"]["event_id"] for r in attempts}) == 1  # the app can deduplicate
 
 
-def test_undeliverable_callbacks_end_in_the_dead_letter_queue(api, stack, monkeypatch):
-    monkeypatch.setenv("CALLBACK_RETRY_BASE_SECONDS", "0")
+def test_undeliverable_callbacks_end_in_the_dead_letter_queue(api, stack):
     body, first = api.start("13800138000")
-    stack.receiver.fail_next(status=500, count=12, task_id=first["data"]["task_id"])  # maxReceiveCount
-    assert api.submit(body, first).json()["code"] == "105"
     task_id = first["data"]["task_id"]
-    deadline = time.monotonic() + 60
-    parked = []
-    while not parked:
-        assert time.monotonic() < deadline, "callback never reached the DLQ"
-        parked = [m for m in _queue_messages(stack, "CallbackDeadLetterQueue")
-                  if json.loads(m["Body"])["detail"]["task_id"] == task_id]
-        time.sleep(0.1)
+    stack.receiver.fail_next(status=500, count=12, task_id=task_id)  # maxReceiveCount
+    with _retry_at_once(stack):
+        assert api.submit(body, first).json()["code"] == "105"
+        deadline = time.monotonic() + 60
+        parked = []
+        while not parked:
+            assert time.monotonic() < deadline, "callback never reached the DLQ"
+            parked = [m for m in _queue_messages(stack, "CallbackDeadLetterQueue")
+                      if json.loads(m["Body"])["detail"]["task_id"] == task_id]
+            time.sleep(0.1)
     attempts = [r for r in stack.receiver.received if r["body"].get("task_id") == task_id]
     assert len(attempts) == 12 and all(r["answered"] == 500 for r in attempts)
     assert api.session(task_id).get("callback_status") != "DELIVERED"
@@ -48,20 +53,21 @@ def test_undeliverable_callbacks_end_in_the_dead_letter_queue(api, stack, monkey
     stack.client("sqs").delete_message(QueueUrl=stack.queues["CallbackDeadLetterQueue"], ReceiptHandle=parked[0]["ReceiptHandle"])
 
 
-def test_provider_down_at_login_is_retried_then_answers_90035(api, stack, monkeypatch):
-    monkeypatch.setenv("CARRIER_PROVIDER_FALLBACK", "")  # no provider to fail over to
+def test_provider_down_at_login_is_retried_then_answers_90035(api, stack):
     before = stack.sandbox.requests_seen(APPLICATION)
     stack.sandbox.fail_next(APPLICATION, status=503, count=3)  # ASL Retry: 1 try + 2 retries
-    _body, first = api.start("13800138000")
-    assert (first["code"], first["data"]["guide_code"]) == ("104", "90035")
-    task_id = first["data"]["task_id"]
-    assert stack.sandbox.requests_seen(APPLICATION) == before + 3
-    assert api.wait_execution_done(task_id)["status"] == "SUCCEEDED"
+    with stack.function_env(CARRIER_PROVIDER_FALLBACK=""):  # no provider to fail over to
+        _body, first = api.start("13800138000")
+        assert (first["code"], first["data"]["guide_code"]) == ("104", "90035")
+        task_id = first["data"]["task_id"]
+        assert stack.sandbox.requests_seen(APPLICATION) == before + 3
+        assert api.wait_execution_done(task_id)["status"] == "SUCCEEDED"
     assert api.session(task_id)["status"] == "FAILED"
 
 
-def test_unusable_upstream_answer_ends_with_103(api, stack):
-    stack.sandbox.respond_next(APPLICATION, "<html>gateway error</html>", status=200, count=1)
+def test_a_protocol_answer_with_no_meaning_ends_with_103(api, stack):
+    # (an answer that is not the protocol at all is an unavailable provider: test_upstream_faults.py)
+    stack.sandbox.respond_next(APPLICATION, {"success": False, "message": "机构不存在"}, status=200, count=1)
     _body, first = api.start("13800138000")
     assert first["code"] == "103"
     task_id = first["data"]["task_id"]
@@ -69,23 +75,20 @@ def test_unusable_upstream_answer_ends_with_103(api, stack):
     assert api.session(task_id)["status"] == "ERROR"
 
 
-def _break_the_failure_step(monkeypatch):
+def _break_the_failure_step(stack):
     """Make the machine's own SystemError step fail, so only reconcile can close the task."""
-    from carrier_auth import flow
-
-    def broken(event):
-        raise RuntimeError("failure step unavailable")
-
-    monkeypatch.setitem(flow.ACTIONS, "fail", broken)
+    return stack.registry.get("CarrierFunction").fail_invocations(
+        match={"action": "fail"}, error_type="RuntimeError", message="failure step unavailable"
+    )
 
 
-def test_failed_execution_before_105_is_reconciled_to_103(api, stack, monkeypatch):
-    _break_the_failure_step(monkeypatch)
+def test_failed_execution_before_105_is_reconciled_to_103(api, stack):
     reconciled = stack.registry.invocations.get("ReconcileFunction", 0)
-    stack.sandbox.respond_next(APPLICATION, "not json", status=200, count=1)  # ProviderError -> SystemError
-    _body, first = api.start("13800138000")
-    task_id = first["data"]["task_id"]
-    assert api.wait_execution_done(task_id)["status"] == "FAILED"
+    stack.sandbox.respond_next(APPLICATION, {"success": False, "message": "机构不存在"}, count=1)  # -> SystemError
+    with _break_the_failure_step(stack):
+        _body, first = api.start("13800138000")
+        task_id = first["data"]["task_id"]
+        assert api.wait_execution_done(task_id)["status"] == "FAILED"
     item = api.wait_session(task_id, lambda i: i["status"] == "ERROR")
     assert item["answer"]["code"] == "103"
     assert stack.registry.invocations["ReconcileFunction"] > reconciled
@@ -93,12 +96,14 @@ def test_failed_execution_before_105_is_reconciled_to_103(api, stack, monkeypatc
     assert stack.receiver.wait_for(task_id, timeout=0.5) is None  # no callback before 105
 
 
-def test_failed_execution_after_105_is_reconciled_to_a_defeat_callback(api, stack, monkeypatch):
-    _break_the_failure_step(monkeypatch)
+def test_failed_execution_after_105_is_reconciled_to_a_defeat_callback(api, stack):
     body, first = api.start("13800138000")
     task_id = first["data"]["task_id"]
-    stack.sandbox.respond_next("/juxinli/api", "not json", status=200, count=1)  # the poll fails for good
-    assert api.submit(body, first).json()["code"] == "105"
+    # the poll is refused for good (a definite ProviderError, not a retryable one)
+    stack.sandbox.respond_next("/juxinli/api", {"success": False, "message": "client_secret错误"}, count=1)
+    with _break_the_failure_step(stack):
+        assert api.submit(body, first).json()["code"] == "105"
+        assert api.wait_execution_done(task_id)["status"] == "FAILED"
     delivery = stack.receiver.wait_for(task_id, timeout=30)
     assert delivery["body"]["error_code"] == "DEFEAT"
     assert delivery["body"]["error_message"] == "系统错误"

@@ -13,10 +13,10 @@ def _guide(answer: dict) -> str:
 
 
 @pytest.fixture
-def moxie(monkeypatch):
-    """Make Moxie the primary carrier provider for new tasks (the facade and steps read it per call)."""
-    monkeypatch.setenv("CARRIER_PROVIDER", "moxie")
-    monkeypatch.setenv("CARRIER_PROVIDER_FALLBACK", "juxinli")
+def moxie(stack):
+    """Make Moxie the primary carrier provider, as a deployment with CarrierProvider=moxie has it."""
+    with stack.function_env(CARRIER_PROVIDER="moxie", CARRIER_PROVIDER_FALLBACK="juxinli"):
+        yield
 
 
 # ---------------------------------------------------------------- the task ends at login
@@ -149,34 +149,34 @@ def test_moxie_task_gone_or_timed_out_after_input(api, moxie, mobile, guide):
 
 
 # ---------------------------------------------------------------- our own limits
-def test_wrong_code_limit_ends_the_task_with_90030(api, monkeypatch):
-    monkeypatch.setenv("WRONG_CODE_LIMIT", "3")
-    body, answer = api.start("13800138000")
-    for _ in range(2):
+def test_wrong_code_limit_ends_the_task_with_90030(api, stack):
+    with stack.function_env(WRONG_CODE_LIMIT="3"):
+        body, answer = api.start("13800138000")
+        for _ in range(2):
+            answer = api.submit(body, answer, code="000000").json()
+            assert _guide(answer) == "90007"
         answer = api.submit(body, answer, code="000000").json()
-        assert _guide(answer) == "90007"
-    answer = api.submit(body, answer, code="000000").json()
     assert _guide(answer) == "90030"
     assert api.session(answer["data"]["task_id"])["status"] == "FAILED"
 
 
-def test_resend_too_soon_is_90029_and_the_task_keeps_waiting(api, stack, monkeypatch):
-    monkeypatch.setenv("RESEND_INTERVAL_SECONDS", "60")
+def test_resend_too_soon_is_90029_and_the_task_keeps_waiting(api, stack):
     body, first = api.start("13800138000")
     seen = stack.sandbox.requests_seen("/juxinli/orgApi/rest/v2/messages/collect/req")
-    refused = api.resend(body, first).json()
+    with stack.function_env(RESEND_INTERVAL_SECONDS="60"):
+        refused = api.resend(body, first).json()
     assert _guide(refused) == "90029"
     assert refused["trace_id"] == first["trace_id"]  # still the valid one
     assert stack.sandbox.requests_seen("/juxinli/orgApi/rest/v2/messages/collect/req") == seen  # refused before any upstream call
     assert api.submit(body, refused).json()["code"] == "105"
 
 
-def test_resend_limit_per_task_is_90029(api, monkeypatch):
-    monkeypatch.setenv("RESEND_LIMIT", "1")
+def test_resend_limit_per_task_is_90029(api, stack):
     body, first = api.start("13800138000")
-    again = api.resend(body, first).json()
-    assert _guide(again) == "90001"
-    refused = api.resend(body, again).json()
+    with stack.function_env(RESEND_LIMIT="1"):
+        again = api.resend(body, first).json()
+        assert _guide(again) == "90001"
+        refused = api.resend(body, again).json()
     assert _guide(refused) == "90029"
     assert api.submit(body, refused).json()["code"] == "105"
 

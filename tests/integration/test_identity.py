@@ -93,21 +93,21 @@ def test_fallback_that_says_inconsistent_stops_the_task(api, stack):
     assert answer["data"]["guide_code"] == "90026"
 
 
-def test_unknown_follows_the_rule(api, monkeypatch):
-    monkeypatch.setenv("IDENTITY_PROVIDERS", "yuxin,three_factor")
-    _body, answer = api.start("13900139020", identity_card=fresh_id_number())  # 驭信 10002 unknown
-    assert answer["data"]["guide_code"] == "90001"
-    monkeypatch.setenv("IDENTITY_UNKNOWN_RULE", "reject")
-    _body, answer = api.start("13900139020", identity_card=fresh_id_number())
+def test_unknown_follows_the_rule(api, stack):
+    with stack.function_env(IDENTITY_PROVIDERS="yuxin,three_factor"):
+        _body, answer = api.start("13900139020", identity_card=fresh_id_number())  # 驭信 10002 unknown
+        assert answer["data"]["guide_code"] == "90001"
+        with stack.function_env(IDENTITY_UNKNOWN_RULE="reject"):
+            _body, answer = api.start("13900139020", identity_card=fresh_id_number())
     assert answer["data"]["guide_code"] == "90026"
 
 
-def test_both_must_agree(api, monkeypatch):
-    monkeypatch.setenv("IDENTITY_POLICY", "both")
-    _body, answer = api.start("13800138000", identity_card=fresh_id_number())
-    item = api.session(answer["data"]["task_id"])
-    assert answer["data"]["guide_code"] == "90001"
-    assert item["identity_three_factor"]["verdict"] == item["identity_yuxin"]["verdict"] == "consistent"
-    monkeypatch.setenv("IDENTITY_UNKNOWN_RULE", "reject")
-    _body, answer = api.start("13900139020", identity_card=fresh_id_number())  # three-factor yes, 驭信 unknown
+def test_both_must_agree(api, stack):
+    with stack.function_env(IDENTITY_POLICY="both"):
+        _body, answer = api.start("13800138000", identity_card=fresh_id_number())
+        item = api.session(answer["data"]["task_id"])
+        assert answer["data"]["guide_code"] == "90001"
+        assert item["identity_three_factor"]["verdict"] == item["identity_yuxin"]["verdict"] == "consistent"
+        with stack.function_env(IDENTITY_UNKNOWN_RULE="reject"):
+            _body, answer = api.start("13900139020", identity_card=fresh_id_number())  # three-factor yes, 驭信 unknown
     assert answer["data"]["guide_code"] == "90026"

@@ -101,9 +101,9 @@ def test_resend_asks_juxinli_for_a_new_code(api, stack):
     assert api.submit(body, again).json()["code"] == "105"
 
 
-def test_no_input_within_the_timeout_ends_with_90032(api, monkeypatch):
-    monkeypatch.setenv("INPUT_TIMEOUT_SECONDS", "1")
-    body, first = api.start("13800138000")
+def test_no_input_within_the_timeout_ends_with_90032(api, stack):
+    with stack.function_env(INPUT_TIMEOUT_SECONDS="1"):
+        body, first = api.start("13800138000")
     assert _guide(first) == ("104", "90001")
     task_id = first["data"]["task_id"]
     api.wait_session(task_id, lambda i: i["status"] == "TIMED_OUT", timeout=20)

@@ -1,0 +1,341 @@
+"""The embedded stack as a faithful Lambda runtime and API Gateway.
+
+Execution environments are processes that serve one invocation at a time and see only their
+function's variables; the template's Timeout kills an invocation; a configuration change
+reaches new environments only. Most checks use a probe function (``lambda_probe/``, never
+deployed) in its own registry, so production handlers stay untouched; the rest look at the
+stack's own functions and its local API gateway.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import signal
+import socket
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+import requests
+
+from local.api_gateway import LocalApiGateway
+from local.pollers import SqsPoller
+from local.runtime import FunctionError, FunctionRegistry, LocalFunction, LogRelay
+from local.template import ROOT
+
+PROBE = Path(__file__).with_name("lambda_probe")
+PROBE_TIMEOUT = 2
+
+
+def _probe_function(**kw) -> LocalFunction:
+    return LocalFunction(
+        "ProbeFunction", "probe", PROBE, timeout=PROBE_TIMEOUT, memory=128,
+        environment={"GREETING": "hello", "PYTHONPATH": str(PROBE)}, relay=LogRelay(io.StringIO()), **kw,
+    )
+
+
+@pytest.fixture(scope="module")
+def probe():
+    registry = FunctionRegistry()
+    registry.add(_probe_function())
+    yield registry
+    registry.stop()
+
+
+@pytest.fixture(scope="module")
+def probe_api(probe):
+    gateway = LocalApiGateway(probe, [("POST", "/probe", "ProbeFunction")], {"probe-key": "probekey01"}).start(port=0)
+    yield f"http://127.0.0.1:{gateway.port}/probe"
+    gateway.stop()
+
+
+def _gone(pid: int, timeout: float = 5.0) -> bool:
+    """Whether the environment ``pid`` ends within ``timeout`` (its fork server reaps it at once)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.01)
+    return False
+
+
+def _stat(pid: int) -> list[str]:
+    """/proc/<pid>/stat after the command name: state, ppid, ..."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+needs_proc = pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="reads /proc")
+
+
+def _wait_for_files(directory: Path, count: int, timeout: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout
+    while len(list(directory.iterdir())) < count:
+        assert time.monotonic() < deadline, "the invocation never started"
+        time.sleep(0.01)
+
+
+# ---------------------------------------------------------------- execution environments
+def test_concurrent_invocations_run_in_their_own_processes_and_state(probe, tmp_path):
+    parties = 6
+    orders = [{"value": i, "rendezvous": str(tmp_path), "parties": parties} for i in range(parties)]
+    with ThreadPoolExecutor(parties) as pool:
+        answers = list(pool.map(lambda o: probe.invoke("ProbeFunction", o), orders))
+    assert len({a["pid"] for a in answers}) == parties
+    assert [a["value"] for a in answers] == list(range(parties))  # module state never shared
+
+
+def test_a_warm_environment_serves_the_next_invocation(probe):
+    first = probe.invoke("ProbeFunction", {"value": "a"})
+    second = probe.invoke("ProbeFunction", {"value": "b"})
+    assert first["pid"] == second["pid"] and second["value"] == "b"
+    assert 0 < second["remaining_ms"] <= PROBE_TIMEOUT * 1000  # the context follows the Timeout
+
+
+def test_an_invocation_over_the_timeout_is_killed_and_fails_as_in_lambda(probe):
+    fn = probe.get("ProbeFunction")
+    fn.warm()
+    before = set(fn.pids())
+    started = time.monotonic()
+    payload, error = probe.invoke_payload("ProbeFunction", json.dumps({"run_seconds": 60}))
+    elapsed = time.monotonic() - started
+    assert error == "Unhandled"  # moto's Step Functions path: a function error
+    assert json.loads(payload) == {
+        "errorType": "Sandbox.Timedout", "errorMessage": f"Task timed out after {PROBE_TIMEOUT:.2f} seconds",
+        "stackTrace": [],
+    }
+    assert PROBE_TIMEOUT <= elapsed < PROBE_TIMEOUT + 1
+    (killed,) = before - set(fn.pids())
+    assert _gone(killed)
+    assert probe.invoke("ProbeFunction", {"value": 1})["pid"] != killed  # a new environment takes over
+
+
+def test_a_crashed_environment_is_an_exit_error_and_is_replaced(probe):
+    with pytest.raises(FunctionError) as crash:
+        probe.invoke("ProbeFunction", {"exit": 3})
+    assert crash.value.error_type == "Runtime.ExitError"
+    assert probe.invoke("ProbeFunction", {"value": 2})["value"] == 2
+
+
+def test_a_handler_exception_is_reported_and_the_environment_stays(probe):
+    pid = probe.invoke("ProbeFunction", {})["pid"]
+    with pytest.raises(FunctionError) as raised:
+        probe.invoke("ProbeFunction", {"raise": "no such thing"})
+    assert (raised.value.error_type, raised.value.error_message) == ("ValueError", "no such thing")
+    assert probe.invoke("ProbeFunction", {})["pid"] == pid
+
+
+def test_configuration_changes_reach_new_environments_only(probe, tmp_path):
+    fn = probe.get("ProbeFunction")
+    busy_order = {"rendezvous": str(tmp_path), "parties": 2}  # the test is the second party
+    with ThreadPoolExecutor(1) as pool:
+        busy = pool.submit(probe.invoke, "ProbeFunction", busy_order)
+        _wait_for_files(tmp_path, 1)
+        with probe.function_env(GREETING="changed"):
+            changed = probe.invoke("ProbeFunction", {})
+            (tmp_path / "go").touch()
+            before = busy.result(timeout=10)
+        restored = probe.invoke("ProbeFunction", {})
+    assert before["greeting"] == "hello"  # the busy environment finished with its configuration
+    assert changed["greeting"] == "changed" and changed["pid"] != before["pid"]
+    assert restored["greeting"] == "hello" and restored["pid"] not in (before["pid"], changed["pid"])
+    assert before["pid"] not in fn.pids() and _gone(before["pid"])  # discarded after its invocation
+    with probe.function_env(GREETING=None):
+        assert probe.invoke("ProbeFunction", {})["greeting"] is None
+
+
+@needs_proc
+def test_a_dead_fork_server_is_replaced_without_failing_an_invocation(probe, tmp_path):
+    fn = probe.get("ProbeFunction")
+    fn.warm()
+    fork_server = int(_stat(fn.pids()[0])[1])
+    os.kill(fork_server, signal.SIGKILL)
+    deadline = time.monotonic() + 5
+    while _stat(fork_server)[0] != "Z":  # dead; the runtime reaps it when it notices
+        assert time.monotonic() < deadline, "the fork server did not die"
+        time.sleep(0.01)
+    parties = len(fn.pids()) + 1  # more than the warm environments: one must be forked
+    orders = [{"rendezvous": str(tmp_path), "parties": parties}] * parties
+    with ThreadPoolExecutor(parties) as pool:
+        answers = list(pool.map(lambda o: probe.invoke("ProbeFunction", o), orders))
+    assert len({a["pid"] for a in answers}) == parties
+
+
+def test_invocations_beyond_the_cap_wait_for_a_free_environment():
+    registry = FunctionRegistry()
+    registry.add(_probe_function(max_environments=2))
+    try:
+        orders = [{"value": i, "run_seconds": 0.2} for i in range(6)]
+        with ThreadPoolExecutor(6) as pool:
+            answers = list(pool.map(lambda o: registry.invoke("ProbeFunction", o), orders))
+    finally:
+        registry.stop()
+    assert [a["value"] for a in answers] == list(range(6))
+    assert len({a["pid"] for a in answers}) <= 2
+
+
+def test_fault_injection_fails_matching_invocations_only(probe):
+    fn = probe.get("ProbeFunction")
+    with fn.fail_invocations(match={"value": "bad"}, error_type="RuntimeError", message="step unavailable"):
+        with pytest.raises(FunctionError) as failed:
+            probe.invoke("ProbeFunction", {"value": "bad"})
+        assert probe.invoke("ProbeFunction", {"value": "good"})["value"] == "good"
+    assert (failed.value.error_type, failed.value.error_message) == ("RuntimeError", "step unavailable")
+    assert probe.invoke("ProbeFunction", {"value": "bad"})["value"] == "bad"
+
+
+def test_the_sqs_poller_returns_a_timed_out_batch_to_the_queue(stack, probe):
+    sqs = stack.client("sqs")
+    url = sqs.create_queue(QueueName="probe-queue")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    poller = SqsPoller(probe, "ProbeFunction", url, arn, batch_size=1)
+    try:
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"run_seconds": 60}))
+        assert poller.poll_once() == 1
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"value": 1}))
+        assert poller.poll_once() == 1
+        counts = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        # the timed-out one is in flight, back after its visibility timeout; the other one is done
+        assert (counts["ApproximateNumberOfMessages"], counts["ApproximateNumberOfMessagesNotVisible"]) == ("0", "1")
+    finally:
+        sqs.delete_queue(QueueUrl=url)
+
+
+# ---------------------------------------------------------------- the stack's functions
+def _environ(pid: int) -> dict[str, str]:
+    raw = Path(f"/proc/{pid}/environ").read_bytes()
+    return dict(item.decode().split("=", 1) for item in raw.split(b"\0") if item)
+
+
+@needs_proc
+def test_each_function_sees_only_its_own_variables(stack):
+    assert "SESSIONS_TABLE" not in os.environ  # the stack's own process holds none of them
+    seen = {}
+    for fn in stack.registry.functions():
+        fn.warm()
+        seen[fn.logical_id] = variables = _environ(fn.pids()[0])
+        assert variables["PYTHONPATH"] == os.pathsep.join([str(fn.code_dir), str(ROOT / "layers" / "common")])
+        assert variables["AWS_ENDPOINT_URL"] == stack.moto_url
+        assert variables["POWERTOOLS_METRICS_DISABLED"] == "true"
+        assert variables["SESSIONS_TABLE"] == stack.tables["SessionsTable"]
+        assert "MOTO_PORT" not in variables and "PYTEST_CURRENT_TEST" not in variables
+    assert [name for name, variables in seen.items() if "STATE_MACHINE_ARN" in variables] == ["StartFunction"]
+
+
+def test_timeouts_follow_the_template(stack):
+    timeouts = {fn.logical_id: fn.timeout for fn in stack.registry.functions()}
+    assert (timeouts["StartFunction"], timeouts["CarrierFunction"], timeouts["CallbackFunction"]) == (30, 60, 20)
+
+
+def test_function_output_reaches_the_stack_log_stream(api, log_capture):
+    api.start("13800138000")
+    deadline = time.monotonic() + 10
+    while '"function_name":"CarrierFunction"' not in log_capture.getvalue():
+        assert time.monotonic() < deadline, "the carrier step's log lines never arrived"
+        time.sleep(0.05)
+    assert '"function_name":"StartFunction"' in log_capture.getvalue()
+
+
+# ---------------------------------------------------------------- the local API gateway
+def _envelope(resp: requests.Response, status: int, message: str) -> None:
+    assert resp.status_code == status
+    assert resp.headers["Content-Type"] == "application/json; charset=utf-8"
+    body = resp.json()
+    assert set(body) == {"code", "message", "trace_id", "date_stamp", "data"}
+    assert (body["code"], body["message"], body["data"]) == ("103", message, {})
+
+
+def _raw(stack, request: bytes) -> requests.Response:
+    """Send bytes no HTTP client would and parse the answer (the gateway closes after it)."""
+    with socket.create_connection(("127.0.0.1", stack.api.port), timeout=10) as conn:
+        conn.sendall(request)
+        answer = b""
+        while chunk := conn.recv(65536):
+            answer += chunk
+    head, _, body = answer.partition(b"\r\n\r\n")
+    status_line, *lines = head.decode("latin-1").split("\r\n")
+    resp = requests.Response()
+    resp.status_code = int(status_line.split()[1])
+    resp.headers.update(dict(line.split(": ", 1) for line in lines))
+    resp._content = body
+    return resp
+
+
+def test_two_hundred_concurrent_connections_are_all_answered(stack):
+    clients = 200
+    ready = threading.Barrier(clients)
+
+    def call(i: int) -> requests.Response:
+        ready.wait(timeout=60)
+        return requests.get(f"{stack.api_url}/carrier/nowhere/{i}", timeout=60)
+
+    with ThreadPoolExecutor(clients) as pool:
+        answers = list(pool.map(call, range(clients)))
+    for resp in answers:
+        _envelope(resp, 404, "接口不存在")
+
+
+@pytest.mark.parametrize("method", ["PATCH", "FOO", "OPTIONS", "PUT"])
+def test_unknown_methods_are_a_404_envelope(stack, method):
+    resp = requests.request(method, f"{stack.api_url}/carrier/auth", headers={"x-api-key": stack.api_key}, timeout=10)
+    _envelope(resp, 404, "接口不存在")
+
+
+def test_head_is_a_404_without_a_body(stack):
+    resp = requests.head(f"{stack.api_url}/carrier/auth", headers={"x-api-key": stack.api_key}, timeout=10)
+    assert resp.status_code == 404 and resp.headers["Content-Type"] == "application/json; charset=utf-8"
+    assert resp.content == b""
+
+
+def test_an_url_over_8192_characters_is_414(stack):
+    resp = requests.get(f"{stack.api_url}/carrier/auth/{'a' * 8200}", headers={"x-api-key": stack.api_key}, timeout=10)
+    _envelope(resp, 414, "请求URL过长")
+
+
+def test_a_body_over_10_mib_is_refused_unread(stack):
+    started = time.monotonic()
+    resp = _raw(stack, b"POST /carrier/auth HTTP/1.1\r\nHost: local\r\nx-api-key: " + stack.api_key.encode()
+                + b"\r\nContent-Length: 10485761\r\n\r\n")
+    _envelope(resp, 413, "请求体过大")
+    assert time.monotonic() - started < 5
+
+
+@pytest.mark.parametrize("length", [b"abc", b"-1", b"1_0"])
+def test_a_bad_content_length_is_400(stack, length):
+    resp = _raw(stack, b"POST /carrier/auth HTTP/1.1\r\nHost: local\r\nContent-Length: " + length + b"\r\n\r\n")
+    _envelope(resp, 400, "请求无效")
+
+
+@pytest.mark.parametrize(
+    "request_bytes", [b"GARBAGE\r\n", b"GET /carrier/auth HTTP/x.y\r\n", b"GET /carrier/auth\r\n\r\n"]
+)
+def test_a_malformed_request_line_is_400(stack, request_bytes):
+    _envelope(_raw(stack, request_bytes), 400, "请求无效")
+
+
+def test_an_unknown_api_key_is_403_and_every_tenant_key_is_accepted(stack):
+    url = f"{stack.api_url}/carrier/auth/no-such-task"
+    _envelope(requests.get(url, headers={"x-api-key": "nobody"}, timeout=10), 403, "缺少或无效的API Key (x-api-key)")
+    for tenant in stack.tenants:
+        resp = requests.get(url, headers={"x-api-key": tenant.api_key}, timeout=30)
+        assert resp.status_code == 404 and "x-amzn-RequestId" in resp.headers  # the status function answered
+
+
+def test_the_proxy_event_names_the_api_key_and_its_id(probe_api):
+    answer = requests.post(probe_api, json={}, headers={"x-api-key": "probe-key"}, timeout=10).json()
+    assert answer["identity"]["apiKey"] == "probe-key" and answer["identity"]["apiKeyId"] == "probekey01"
+
+
+def test_a_timed_out_function_is_a_504_envelope(probe_api):
+    resp = requests.post(probe_api, json={"run_seconds": 60}, headers={"x-api-key": "probe-key"}, timeout=10)
+    _envelope(resp, 504, "系统繁忙，请稍后查询任务状态")
+
+
+def test_a_failed_function_is_a_502_envelope(probe_api):
+    resp = requests.post(probe_api, json={"raise": "boom"}, headers={"x-api-key": "probe-key"}, timeout=10)
+    _envelope(resp, 502, "系统异常")
