@@ -111,15 +111,30 @@ class LocalApiGateway:
                 if self.command != "HEAD":
                     self.wfile.write(body)
 
-            def _handle(self) -> None:
+            def _refusal(self) -> HTTPStatus | None:
+                """Why the request is refused before its body is read, if it is."""
                 if len(self.path) > MAX_URL_CHARS:
-                    return self.send_error(HTTPStatus.REQUEST_URI_TOO_LONG)
+                    return HTTPStatus.REQUEST_URI_TOO_LONG
                 declared = (self.headers.get("Content-Length") or "0").strip()
                 if not re.fullmatch(r"[0-9]{1,20}", declared):
-                    return self.send_error(HTTPStatus.BAD_REQUEST)
-                length = int(declared)
-                if length > MAX_BODY_BYTES:  # refused unread, so the connection cannot be reused
-                    return self.send_error(HTTPStatus.REQUEST_ENTITY_TOO_LARGE)
+                    return HTTPStatus.BAD_REQUEST
+                if int(declared) > MAX_BODY_BYTES:  # the connection closes: the body stays unread
+                    return HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+                return None
+
+            def handle_expect_100(self) -> bool:
+                """Refuse before a client that asks first (curl, for big bodies) sends the body."""
+                refusal = self._refusal()
+                if refusal is not None:
+                    self.send_error(refusal)
+                    return False
+                return super().handle_expect_100()
+
+            def _handle(self) -> None:
+                refusal = self._refusal()
+                if refusal is not None:
+                    return self.send_error(refusal)
+                length = int(self.headers.get("Content-Length") or 0)
                 body = self.rfile.read(length) if length else b""
                 self._send(*gateway.dispatch(self.command, self.path, dict(self.headers), body))
 

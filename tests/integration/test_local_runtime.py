@@ -166,6 +166,19 @@ def test_a_dead_fork_server_is_replaced_without_failing_an_invocation(probe, tmp
     assert len({a["pid"] for a in answers}) == parties
 
 
+def test_a_handler_that_does_not_import_fails_warm_up_with_its_error(tmp_path):
+    (tmp_path / "app.py").write_text("import no_such_module\n")
+    broken = LocalFunction("BrokenFunction", "broken", tmp_path, timeout=2, memory=128,
+                           environment={"PYTHONPATH": str(tmp_path)}, relay=LogRelay(io.StringIO()))
+    try:
+        with pytest.raises(FunctionError) as failed:
+            broken.warm()
+    finally:
+        broken.stop()
+    assert failed.value.error_type == "Runtime.ImportModuleError"
+    assert "No module named 'no_such_module'" in failed.value.error_message
+
+
 def test_invocations_beyond_the_cap_wait_for_a_free_environment():
     registry = FunctionRegistry()
     registry.add(_probe_function(max_environments=2))
@@ -297,10 +310,11 @@ def test_an_url_over_8192_characters_is_414(stack):
     _envelope(resp, 414, "请求URL过长")
 
 
-def test_a_body_over_10_mib_is_refused_unread(stack):
+@pytest.mark.parametrize("expect", [b"", b"Expect: 100-continue\r\n"])
+def test_a_body_over_10_mib_is_refused_unread(stack, expect):
     started = time.monotonic()
     resp = _raw(stack, b"POST /carrier/auth HTTP/1.1\r\nHost: local\r\nx-api-key: " + stack.api_key.encode()
-                + b"\r\nContent-Length: 10485761\r\n\r\n")
+                + b"\r\nContent-Length: 10485761\r\n" + expect + b"\r\n")
     _envelope(resp, 413, "请求体过大")
     assert time.monotonic() - started < 5
 
@@ -339,3 +353,33 @@ def test_a_timed_out_function_is_a_504_envelope(probe_api):
 def test_a_failed_function_is_a_502_envelope(probe_api):
     resp = requests.post(probe_api, json={"raise": "boom"}, headers={"x-api-key": "probe-key"}, timeout=10)
     _envelope(resp, 502, "系统异常")
+
+
+# ---------------------------------------------------------------- the callback receiver
+def _deliver(stack, task_id: str, secret: str) -> int:
+    from carrier_auth.callback import SIGNATURE_HEADER, sign
+
+    raw = json.dumps({"task_id": task_id}).encode()
+    resp = requests.post(stack.receiver.url, data=raw, headers={SIGNATURE_HEADER: sign(secret, raw)}, timeout=30)
+    return resp.status_code
+
+
+def test_the_receiver_names_the_tenant_and_a_slow_answer_holds_up_no_other(stack):
+    slow, quick = f"slow-{time.monotonic_ns()}", f"quick-{time.monotonic_ns()}"
+    stack.receiver.delay_next(3, task_id=slow)
+    with ThreadPoolExecutor(1) as pool:
+        delayed = pool.submit(_deliver, stack, slow, stack.tenants[1].callback_secret)
+        deadline = time.monotonic() + 10
+        while not any(r["body"].get("task_id") == slow for r in stack.receiver.received):
+            assert time.monotonic() < deadline, "the slow delivery never arrived"
+            time.sleep(0.01)
+        started = time.monotonic()
+        assert _deliver(stack, quick, stack.tenants[0].callback_secret) == 200
+        assert time.monotonic() - started < 2 and not delayed.done()
+        assert delayed.result(timeout=10) == 200
+    assert _deliver(stack, quick, "not a tenant's secret") == 401
+    seen = {(r["body"]["task_id"], r["answered"]): r
+            for r in stack.receiver.received if r["body"].get("task_id") in (slow, quick)}
+    assert seen[(slow, 200)]["tenant"] == stack.tenants[1].api_key_id and seen[(slow, 200)]["delayed"] == 3
+    assert seen[(quick, 200)]["tenant"] == stack.tenants[0].api_key_id
+    assert seen[(quick, 401)]["tenant"] is None and not seen[(quick, 401)]["signature_valid"]
