@@ -74,16 +74,6 @@ def pii_hash_secret(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> str:
     return arn
 
 
-CALLBACK_SECRET_VALUE = "unit-test-callback-signing-secret"
-
-
-@pytest.fixture
-def callback_secret(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> str:
-    """Sets CALLBACK_SECRET to a secret's ARN; returns the secret's value (the HMAC key)."""
-    monkeypatch.setenv("CALLBACK_SECRET", _make_secret(CALLBACK_SECRET_VALUE))
-    return CALLBACK_SECRET_VALUE
-
-
 @pytest.fixture
 def sessions_table(moto_aws: None, monkeypatch: pytest.MonkeyPatch) -> str:
     """The sessions table, created from template.yaml's own SessionsTable properties."""
