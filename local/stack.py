@@ -349,12 +349,8 @@ class EmbeddedStack:
     def _create_secrets(self) -> None:
         t, r = self.template, self.resolver
         sm = self._client("secretsmanager")
-        local_values = {
-            "CallbackSigningSecret": self.callback_secret,
-            "PiiHashKeySecret": secrets.token_urlsafe(32),
-        }
-        for logical in resources_of(t, "AWS::SecretsManager::Secret"):
-            value = local_values.get(logical, secrets.token_urlsafe(32))
+        for logical in resources_of(t, "AWS::SecretsManager::Secret"):  # generated secrets: random locally
+            value = secrets.token_urlsafe(32)
             r.refs[logical] = sm.create_secret(Name=f"{STACK}/{logical}", SecretString=value)["ARN"]
         for tenant in self.tenants:
             value = {"name": tenant.name, "callback_secret": tenant.callback_secret}
