@@ -14,7 +14,7 @@ $(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt
 
 install: $(VENV)/.installed
 
-run: install ## start the embedded stack (API on 127.0.0.1:3000, moto on 127.0.0.1:5000)
+run: install ## start the embedded stack (API on 127.0.0.1:3000, moto on 127.0.0.1:5000); CARRIER_AUTH_SANDBOX_LATENCY_MS slows every sandbox upstream call
 	$(PY) -m local
 
 demo: install ## walk the happy flow against a running `make run`
@@ -40,6 +40,7 @@ lint: install
 bench: install ## measurements, not tests: see bench/README.md
 	$(PY) -m bench.happy_flow
 	$(PY) -m bench.identity_cache
+	$(PY) -m bench.direct_vs_gateway
 
 clean:
 	rm -rf $(VENV) .aws-sam

@@ -12,7 +12,6 @@ import collections
 import json
 import os
 import statistics
-import threading
 import time
 import uuid
 
@@ -20,38 +19,9 @@ import boto3
 from botocore.config import Config
 import requests
 
+from bench._aws_counter import PROBE, CallCounter
+
 RUNS = int(os.environ.get("BENCH_RUNS", "20"))
-
-
-PROBE = "bench-probe"  # user agent of the bench's own AWS calls, left out of the counts
-
-
-class CallCounter:
-    """Counts the AWS requests the moto server (in this process) answers, by service.operation.
-
-    The functions run in their own processes, so requests are counted where they all arrive:
-    moto's request dispatch. The bench's own inspection calls carry the ``PROBE`` user agent."""
-
-    def __init__(self) -> None:
-        self.calls: collections.Counter[str] = collections.Counter()
-        self._lock = threading.Lock()
-
-    def install(self) -> None:
-        from moto.core.responses import BaseResponse
-
-        original, counter = BaseResponse.call_action, self
-
-        def call_action(response):  # noqa: ANN001, ANN202
-            if PROBE not in str(response.headers.get("User-Agent", "")):
-                with counter._lock:
-                    counter.calls[f"{response.service_name}.{response._get_action()}"] += 1
-            return original(response)
-
-        BaseResponse.call_action = call_action
-
-    def snapshot(self) -> collections.Counter[str]:
-        with self._lock:
-            return collections.Counter(self.calls)
 
 
 def main() -> None:

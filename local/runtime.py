@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
 import signal
 import socket
@@ -30,12 +31,13 @@ import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import IO, Any, Callable
+from typing import IO, Any
 
-from .template import ACCOUNT, REGION, ROOT, arn
+from .moto_patches import patch_execution_status_events, serialise_moto_dynamodb  # noqa: F401 - their old home
+from .template import ROOT, arn
 
 log = logging.getLogger("carrier_auth.local")
 
@@ -145,11 +147,14 @@ class Environment:
 class Zygote:
     """A function's fork server: one worker process that imported app.py with one environment."""
 
-    def __init__(self, code_dir: Path, environment: dict[str, str], relay: LogRelay, label: str) -> None:
+    def __init__(
+        self, code_dir: Path, environment: dict[str, str], relay: LogRelay, label: str, options: Sequence[str] = ()
+    ) -> None:
         self.code_dir = code_dir
         self.environment = environment
         self.relay = relay
         self.label = label
+        self.options = list(options)  # worker.py's: --nice, --preload
         self.environments = 0  # live or being forked; guarded by the function's lock
         self._lock = threading.Lock()
         self._process: subprocess.Popen | None = None
@@ -189,7 +194,7 @@ class Zygote:
         control, theirs = socket.socketpair()
         with theirs:
             process = subprocess.Popen(
-                [sys.executable, "-P", str(WORKER), str(theirs.fileno())],
+                [sys.executable, "-P", str(WORKER), str(theirs.fileno()), *self.options],
                 cwd=self.code_dir,
                 env=self.environment,
                 pass_fds=(theirs.fileno(),),
@@ -240,6 +245,8 @@ class LocalFunction:
         environment: dict[str, str],
         relay: LogRelay | None = None,
         max_environments: int = 200,
+        preload: Sequence[str] = (),
+        nice: int = 0,
     ) -> None:
         self.logical_id = logical_id
         self.name = name
@@ -249,6 +256,8 @@ class LocalFunction:
         self.environment = dict(environment)
         self.relay = relay or LogRelay()
         self.max_environments = max_environments
+        # the fork server's options: AWS services to parse before forking, environments' priority
+        self.worker_options = ([f"--preload={','.join(preload)}"] if preload else []) + ([f"--nice={nice}"] if nice else [])
         self._cond = threading.Condition()
         self._idle: list[Environment] = []
         self._live: set[Environment] = set()
@@ -257,6 +266,9 @@ class LocalFunction:
         self._zygotes: dict[tuple[tuple[str, str], ...], Zygote] = {}  # least recently used first
         self._faults: list[tuple[dict[str, Any], FunctionError]] = []
         self._stopped = False
+        self._metered = threading.Lock()
+        self._invocations = 0
+        self._billed_ms = 0
 
     @property
     def arn(self) -> str:
@@ -265,6 +277,27 @@ class LocalFunction:
     def warm(self) -> None:
         """Start one environment now: an import error should stop the stack, not a request."""
         self._release(self._acquire(), healthy=True)
+
+    @property
+    def invocations(self) -> int:
+        """Invocations so far (each one that reached the function, failed ones included)."""
+        return self._invocations
+
+    @property
+    def billed_seconds(self) -> float:
+        """Their billed duration, as Lambda bills it: each invocation's duration rounded up to
+        the millisecond (a timed-out one bills its Timeout). Waiting for a free environment and
+        forking one are not billed (the init of a forked environment is already done)."""
+        return self._billed_ms / 1000
+
+    def stats(self) -> dict[str, Any]:
+        with self._metered:
+            return {"invocations": self._invocations, "billed_seconds": self._billed_ms / 1000}
+
+    def _meter(self, seconds: float) -> None:
+        with self._metered:
+            self._invocations += 1
+            self._billed_ms += max(1, math.ceil(seconds * 1000 - 1e-6))
 
     def pids(self) -> list[int]:
         """The processes of the live environments (for inspection)."""
@@ -275,6 +308,7 @@ class LocalFunction:
         """The handler's result; a failed invocation raises FunctionError."""
         fault = self._fault_for(event)
         if fault is not None:
+            self._meter(0)  # as if the handler raised at once
             raise fault
         context = {
             "aws_request_id": str(uuid.uuid4()),
@@ -286,10 +320,12 @@ class LocalFunction:
         }
         environment = self._acquire()
         healthy = False
+        began = time.monotonic()
         try:
             answer = environment.invoke(event, context, self.timeout)
             healthy = True
         finally:
+            self._meter(min(time.monotonic() - began, self.timeout))
             self._release(environment, healthy)
         if "result" not in answer:
             raise FunctionError(answer.get("errorType", "Unhandled"), answer.get("errorMessage", ""))
@@ -393,7 +429,9 @@ class LocalFunction:
         """The fork server for the current configuration (caller holds the lock), and the
         least recently used ones to retire: beyond KEEP_ZYGOTES, once they have no environments."""
         key = tuple(sorted(self.environment.items()))
-        zygote = self._zygotes.pop(key, None) or Zygote(self.code_dir, dict(self.environment), self.relay, self.name)
+        zygote = self._zygotes.pop(key, None) or Zygote(
+            self.code_dir, dict(self.environment), self.relay, self.name, self.worker_options
+        )
         self._zygotes[key] = zygote
         retired = [(k, z) for k, z in list(self._zygotes.items())[:-KEEP_ZYGOTES] if z.environments == 0]
         for k, _ in retired:
@@ -416,6 +454,10 @@ class FunctionRegistry:
 
     def functions(self) -> list[LocalFunction]:
         return list({id(f): f for f in self._by_key.values()}.values())
+
+    def stats(self) -> dict[str, dict[str, Any]]:
+        """Per function (logical id): ``{"invocations": n, "billed_seconds": s}`` so far."""
+        return {fn.logical_id: fn.stats() for fn in self.functions()}
 
     def invoke(self, key: str, event: Any) -> Any:
         """The function's result; a failed invocation raises FunctionError."""
@@ -474,72 +516,6 @@ def patch_moto_lambda(registry: FunctionRegistry) -> None:
     LambdaBackend.invoke = invoke
 
 
-def patch_execution_status_events() -> None:
-    """EventBridge gets "Step Functions Execution Status Change" events from the service;
-    moto does not emit them, so we do it where moto records an execution's end."""
-    from moto.events.models import events_backends
-    from moto.stepfunctions.parser.backend import execution as execution_module
-
-    base = execution_module.BaseExecutionWorkerCommunication
-    if getattr(base.terminated, "_carrier_auth_patch", False):
-        return
-    original = base.terminated
-
-    def terminated(self):  # noqa: ANN001
-        original(self)
-        execution = self.execution
-        status = execution.exec_status.value if execution.exec_status else "UNKNOWN"
-        detail = {
-            "executionArn": execution.exec_arn,
-            "stateMachineArn": execution.state_machine.arn,
-            "name": execution.name,
-            "status": status,
-            "startDate": int(execution.start_date.timestamp() * 1000),
-            "stopDate": int(time.time() * 1000),
-            "input": None,
-            "output": None,
-        }
-        try:
-            events_backends[ACCOUNT][REGION].put_events(
-                [
-                    {
-                        "Source": "aws.states",
-                        "DetailType": "Step Functions Execution Status Change",
-                        "Detail": json.dumps(detail),
-                        "Resources": [execution.exec_arn],
-                        "EventBusName": "default",
-                    }
-                ]
-            )
-        except Exception:  # the emulation must never break the interpreter
-            log.exception("could not emit the execution status event")
-
-    terminated._carrier_auth_patch = True  # type: ignore[attr-defined]
-    base.terminated = terminated
-
-
-def serialise_moto_dynamodb() -> None:
-    """DynamoDB applies each write (and its condition) atomically; moto's server handles
-    requests on parallel threads without a lock, so two conditional writes can both pass.
-    One lock around moto's item operations restores DynamoDB's guarantee locally."""
-    from moto.dynamodb.models import DynamoDBBackend
-
-    if getattr(DynamoDBBackend.update_item, "_carrier_auth_patch", False):
-        return
-    lock = threading.RLock()
-
-    def locked(method: Callable) -> Callable:
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            with lock:
-                return method(*args, **kwargs)
-
-        wrapper._carrier_auth_patch = True  # type: ignore[attr-defined]
-        return wrapper
-
-    for name in ("put_item", "get_item", "update_item", "delete_item", "transact_write_items", "query", "scan"):
-        setattr(DynamoDBBackend, name, locked(getattr(DynamoDBBackend, name)))
-
-
 def _code_path(template: dict[str, Any], props: dict[str, Any], code_dir: Path) -> str:
     """PYTHONPATH as in Lambda: the function's code, then its layers' content."""
     glob = template.get("Globals", {}).get("Function", {})
@@ -548,12 +524,38 @@ def _code_path(template: dict[str, Any], props: dict[str, Any], code_dir: Path) 
     return os.pathsep.join(str(path) for path in (code_dir, *contents))
 
 
+# IAM action prefixes (and SAM policy template names) -> boto3 service names
+IAM_SERVICES = {"states": "stepfunctions", "StepFunctions": "stepfunctions", "DynamoDB": "dynamodb", "SQS": "sqs",
+                "SNS": "sns", "S3": "s3", "KMS": "kms", "EventBridge": "events", "Lambda": "lambda", "SSM": "ssm",
+                "AWSSecretsManager": "secretsmanager"}
+
+
+def policy_services(props: Mapping[str, Any]) -> list[str]:
+    """The AWS services a function's policies let it call (what its fork server preloads)."""
+    services: set[str] = set()
+    for policy in props.get("Policies") or []:
+        if not isinstance(policy, dict):
+            continue
+        for statement in policy.get("Statement", []) if "Statement" in policy else []:
+            actions = statement.get("Action", [])
+            for action in [actions] if isinstance(actions, str) else actions:
+                if isinstance(action, str) and ":" in action:
+                    prefix = action.split(":", 1)[0]
+                    services.add(IAM_SERVICES.get(prefix, prefix))
+        for name in policy:
+            for prefix, service in IAM_SERVICES.items():
+                if name.startswith(prefix) and name.endswith("Policy"):
+                    services.add(service)
+    return sorted(services)
+
+
 def load_functions(
     template: dict[str, Any],
     resolver: Any,
     aws_environment: Mapping[str, str],
     relay: LogRelay,
     max_environments: int = 200,
+    nice: int = 0,
 ) -> FunctionRegistry:
     """Every function of the template, each with only its own environment."""
     from .template import function_environment, function_name, resources_of
@@ -578,6 +580,8 @@ def load_functions(
                 environment=environment,
                 relay=relay,
                 max_environments=max_environments,
+                preload=policy_services(props),
+                nice=nice,
             )
         )
     return registry

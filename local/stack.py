@@ -35,17 +35,11 @@ import boto3
 
 from carrier_auth.config import env_int
 
+from . import moto_patches
 from .api_gateway import LocalApiGateway
 from .callback_receiver import CallbackReceiver
 from .pollers import SqsPoller
-from .runtime import (
-    FunctionRegistry,
-    LogRelay,
-    load_functions,
-    patch_execution_status_events,
-    patch_moto_lambda,
-    serialise_moto_dynamodb,
-)
+from .runtime import FunctionRegistry, LogRelay, load_functions, patch_moto_lambda
 from .sandbox.moxie import MoxieEmulator
 from .sandbox.server import SandboxProviders
 from .sandbox.yuxin import YuxinEmulator
@@ -134,6 +128,8 @@ class EmbeddedStack:
         self.log_stream = log_stream
         # execution environments per function; beyond, invocations wait for a free one
         self.max_environments = max_environments or env_int("CARRIER_AUTH_LOCAL_MAX_ENVIRONMENTS", 200)
+        # the environments' CPU priority below this process (moto, the interpreter, the gateway)
+        self.function_nice = env_int("CARRIER_AUTH_LOCAL_FUNCTION_NICE", 10)
         self.template = load_template()
         self.pollers: list[SqsPoller] = []
         self.queues: dict[str, str] = {}  # logical id -> url
@@ -259,8 +255,7 @@ class EmbeddedStack:
         logging.getLogger("urllib3").setLevel(logging.WARNING)
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
         self._moto.start()
-        patch_execution_status_events()
-        serialise_moto_dynamodb()
+        moto_patches.install()
 
     def _client(self, service: str) -> Any:
         return boto3.client(service, region_name=REGION, endpoint_url=self.moto_url)
@@ -385,7 +380,7 @@ class EmbeddedStack:
     def _load_functions(self) -> None:
         t, r = self.template, self.resolver
         self.registry = load_functions(
-            t, r, self.function_aws_environment, LogRelay(self.log_stream), self.max_environments
+            t, r, self.function_aws_environment, LogRelay(self.log_stream), self.max_environments, self.function_nice
         )
         patch_moto_lambda(self.registry)
         events = self._client("events")

@@ -1,7 +1,9 @@
-"""The state machine's carrier step: login, submit, resend, park, poll, finish, timeout, fail.
+"""The state machine's carrier steps: begin (identity pre-check + login), input (submit /
+resend), check, busy, failover, finish, timeout, fail.
 
-Invoked by Step Functions with ``{"action": ..., "task_id": ...}`` (login, submit and resend also
-carry ``entered``, the key of their upstream call); returns the outcome the ASL routes on.
+Invoked by Step Functions with ``{"action": ..., "task_id": ...}`` (begin and input also carry
+``entered``, the key of their upstream call, and the waiting steps their ``task_token``);
+returns the outcome the ASL routes on.
 ``ProviderUnavailable`` and ``ProviderError`` propagate: their class names are the ASL
 Retry/Catch names. ``ProviderOutcomeUnknown`` never does: ``flow.carrier_step`` settles it
 (docs/upstream-calls.md).
@@ -19,4 +21,4 @@ tracer = Tracer()
 @tracer.capture_lambda_handler(capture_response=False)
 def lambda_handler(event, context):
     logger.append_keys(task_id=event.get("task_id"), action=event.get("action"))
-    return flow.carrier_step(event)
+    return flow.carrier_step(event, context.get_remaining_time_in_millis() / 1000)

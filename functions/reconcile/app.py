@@ -6,7 +6,6 @@ or a DEFEAT callback if 105 was already answered. Idempotent.
 """
 
 from aws_lambda_powertools import Logger, Tracer
-from aws_lambda_powertools.utilities.data_classes import EventBridgeEvent, event_source
 
 from carrier_auth import flow
 
@@ -16,10 +15,11 @@ tracer = Tracer()
 
 @logger.inject_lambda_context(clear_state=True)
 @tracer.capture_lambda_handler(capture_response=False)
-@event_source(data_class=EventBridgeEvent)
-def lambda_handler(event: EventBridgeEvent, context):
-    task_id = event.detail["name"]
-    status = event.detail["status"]
+def lambda_handler(event, context):
+    # the event as it comes, not Powertools' EventBridgeEvent: its data_classes package loads the
+    # wrapper of every event source there is, and two keys of "detail" are all this needs
+    task_id = event["detail"]["name"]
+    status = event["detail"]["status"]
     logger.append_keys(task_id=task_id)
     logger.info("execution ended outside the flow", extra={"execution_status": status})
     flow.end_with_error(task_id, f"execution {status}")

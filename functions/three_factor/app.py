@@ -1,12 +1,12 @@
 """Identity: phone three-factor check (name + id number + phone).
 
-Two entry points, one function: the state machine's identity step (``{"task_id": ...}``) and
-POST /identity/three-factor (API Gateway). Both go through the identity cache.
+POST /identity/three-factor (API Gateway), through the identity cache. The carrier
+flow's pre-check runs the same check inside its begin step (``identity.verify_person``).
 """
 
 from functools import partial
 
-from carrier_auth import facade, flow
+from carrier_auth import facade
 from carrier_auth.handlers import api_function
 
 PROVIDER = "three_factor"
@@ -16,5 +16,4 @@ lambda_handler = api_function(
     "/identity/three-factor",
     partial(facade.identity_check, PROVIDER),
     metric="IdentityCheck",
-    step=lambda event: flow.identity_step(event["task_id"], PROVIDER),
 )

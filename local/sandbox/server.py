@@ -80,6 +80,14 @@ Faults for tests, by path prefix, so every kind of upstream call can fail in eac
   sending);
 - ``latency_seconds``: every request waits before it is handled.
 
+Per-call latency (benchmarks, ``make run``): every upstream under this server (Juxinli, Moxie,
+three-factor, 驭信 - the mounted emulators included) answers ``latency_seconds`` late. It starts
+at ``latency_ms`` (constructor), else at the environment variable ``LATENCY_ENV``
+(``CARRIER_AUTH_SANDBOX_LATENCY_MS``, milliseconds, read when the server object is built, so
+``CARRIER_AUTH_SANDBOX_LATENCY_MS=200 make run`` honours it), else 0. Change it on a running
+server with ``set_latency_ms`` (or ``latency_seconds``); ``clear_faults`` returns to that
+starting value. The sleep happens outside the server's lock: concurrent calls overlap.
+
 A connection refused cannot be per path: ``stop()`` the server. Delays happen outside the
 server's lock, so other requests go on meanwhile.
 Log lines (logger ``carrier_auth.sandbox``) carry only the path, a masked mobile, the request
@@ -90,6 +98,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 import uuid
@@ -105,6 +114,7 @@ from phonenumbers import carrier as phone_carrier
 logger = logging.getLogger("carrier_auth.sandbox")
 
 SMS_CODE = "123456"
+LATENCY_ENV = "CARRIER_AUTH_SANDBOX_LATENCY_MS"
 JUXINLI_PREFIX = "/juxinli"
 THREE_FACTOR_PREFIX = "/three-factor"
 
@@ -284,16 +294,20 @@ class SandboxProviders:
         juxinli_org_name: str = "SANDBOX",
         juxinli_query_pwd_key: str = "queryPwd",
         late_answer_seconds: float = 12.0,
+        latency_ms: float | None = None,
     ) -> None:
         """``late_answer_seconds``: how late ``LATE_ANSWER_MOBILE``'s accepted code is answered
-        (set it above the gateway's upstream read timeout)."""
+        (set it above the gateway's upstream read timeout). ``latency_ms``: the per-call latency
+        of every upstream; None reads ``CARRIER_AUTH_SANDBOX_LATENCY_MS`` (module docstring)."""
         # imported here: local.sandbox.juxinli builds on this module's helpers
         from .juxinli import JuxinliEmulator
 
         self.juxinli_org_name = juxinli_org_name
         self.juxinli_client_secret = juxinli_client_secret
         self.three_factor_token = three_factor_token
-        self.latency_seconds: float = 0
+        milliseconds = latency_from_env() if latency_ms is None else _latency(latency_ms, "latency_ms")
+        self.base_latency_seconds = milliseconds / 1000  # what clear_faults returns to
+        self.latency_seconds: float = self.base_latency_seconds
         self.maintenance = Maintenance()
         self._emulators: dict[str, Any] = {
             JUXINLI_PREFIX: JuxinliEmulator(
@@ -323,7 +337,9 @@ class SandboxProviders:
             daemon=True,
         ).start()
         self._server = server
-        logger.info("sandbox providers listening on port %d", self.port)
+        logger.info(
+            "sandbox providers listening on port %d, per-call latency %g ms", self.port, self.latency_seconds * 1000
+        )
         return self
 
     def stop(self) -> None:
@@ -390,11 +406,17 @@ class SandboxProviders:
         with self._lock:
             self._injections.append(_Injection(prefix, count, drop=True))
 
+    def set_latency_ms(self, milliseconds: float) -> None:
+        """Every request from now on (on every upstream) waits ``milliseconds`` before it is
+        handled; this also becomes the value ``clear_faults`` returns to."""
+        self.base_latency_seconds = self.latency_seconds = _latency(milliseconds, "latency") / 1000
+
     def clear_faults(self) -> None:
-        """Drop pending injected answers and delivery faults, and the latency."""
+        """Drop pending injected answers and delivery faults, and any latency beyond the
+        configured per-call latency (``set_latency_ms``, ``CARRIER_AUTH_SANDBOX_LATENCY_MS``)."""
         with self._lock:
             self._injections.clear()
-        self.latency_seconds = 0
+        self.latency_seconds = self.base_latency_seconds
 
     def requests_seen(self, prefix: str, exact: bool = False) -> int:
         """How many requests arrived under ``prefix`` (injected answers included); ``exact``:
@@ -429,6 +451,22 @@ class SandboxProviders:
                     self._injections.remove(injection)
                 return injection
         return None
+
+
+def latency_from_env() -> float:
+    """``CARRIER_AUTH_SANDBOX_LATENCY_MS`` in milliseconds (0 when unset or empty)."""
+    raw = os.environ.get(LATENCY_ENV, "").strip()
+    return _latency(raw, LATENCY_ENV) if raw else 0.0
+
+
+def _latency(value: object, what: str) -> float:
+    try:
+        milliseconds = float(value)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        raise ValueError(f"{what} must be a number of milliseconds, not {value!r}") from None
+    if not 0 <= milliseconds < 600_000:
+        raise ValueError(f"{what} must be between 0 and 600000 milliseconds, not {value!r}")
+    return milliseconds
 
 
 def _under(path: str, prefix: str) -> bool:

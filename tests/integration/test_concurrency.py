@@ -38,7 +38,7 @@ def test_concurrent_submits_with_different_bodies_signal_the_machine_once(api, s
         else:
             assert out["code"] == "103" and "traceId" in out["message"]
     api.wait_execution_done(task_id)
-    assert _entered(api, task_id, "CarrierSubmit") == 1  # the machine was signalled once
+    assert _entered(api, task_id, "CarrierInput") == 1  # the machine was signalled once
 
 
 def test_exact_replay_returns_the_first_answer_and_signals_once(api, stack):
@@ -51,7 +51,7 @@ def test_exact_replay_returns_the_first_answer_and_signals_once(api, stack):
     later = api.post("/carrier/auth/code", payload).json()
     assert all(a == answers[0] for a in answers[1:] + [later])
     assert answers[0]["data"]["guide_code"] == "90007"
-    assert _entered(api, task_id, "CarrierSubmit") == 1
+    assert _entered(api, task_id, "CarrierInput") == 1
 
 
 def test_stale_trace_id_with_a_different_body_is_refused_clearly(api):

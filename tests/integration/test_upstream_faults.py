@@ -154,11 +154,11 @@ def test_moxie_input_answer_that_is_not_the_protocol_shows_where_the_task_stands
 def test_poll_answer_that_is_not_the_protocol_is_a_counted_poll(api, stack, page):
     body, first = api.start("13800138000")
     task_id = first["data"]["task_id"]
-    # the first poll and both ASL retries of it: CollectPollFailed counts it, polling goes on
+    # three polls in a row get no protocol answer: each counts, polling goes on
     stack.sandbox.respond_next(JOB_STATUS, page[0], count=3, content_type=page[1])
 
     assert api.submit(body, first).json()["code"] == "105"
 
     assert stack.receiver.wait_for(task_id)["body"]["error_code"] == "SUCCESS"
     item = api.wait_session(task_id, lambda i: i["status"] == "SUCCESS")
-    assert item["polls"] == 3  # the failed one, then RUNNING and done
+    assert item["polls"] == 5  # the three unanswered ones, then RUNNING and done

@@ -12,9 +12,10 @@ from .conftest import NAME
 
 
 def _pattern(secret: str) -> re.Pattern:
-    # codes are short (123456, ab12): do not match them inside hex ids, uuids or timestamps
+    # codes are short (123456, ab12): do not match them inside hex ids, uuids (task tokens),
+    # base64 ciphertexts or timestamps
     if len(secret) < 10:
-        return re.compile(rf"(?<![0-9A-Za-z]){re.escape(secret)}(?![0-9A-Za-z])")
+        return re.compile(rf"(?<![0-9A-Za-z+/-]){re.escape(secret)}(?![0-9A-Za-z+/=-])")
     return re.compile(re.escape(secret))
 
 
@@ -65,3 +66,5 @@ def test_the_scan_would_see_a_leak(api, stack, log_capture):
     assert _leaks('{"auth_code":"123456"}', {"123456"}) == ["123456"]
     assert _leaks("request 5f3ab12c-77", {"ab12"}) == []
     assert _leaks('{"input": "ab12"}', {"ab12"}) == ["ab12"]
+    assert _leaks("GET /x?code=ab12&y", {"ab12"}) == ["ab12"]
+    assert _leaks("token 5caaeb81-ab12-4f00 cipher Q9/ab12+x==", {"ab12"}) == []

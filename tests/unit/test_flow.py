@@ -60,28 +60,39 @@ def env(
     providers.clear_faults()
 
 
-def new_task(mobile: str = "13800138000", provider: str | None = None) -> str:
+def new_task(mobile: str = "13800138000", provider: str | None = None, legacy: bool = False) -> str:
+    """A session as the start facade writes it (``legacy``: as it did before ``secrets_enc``)."""
     task_id = str(uuid.uuid4())
-    identity = json.dumps({"name": "张三", "id_number": "11010519491231002X", "mobile": mobile}, ensure_ascii=False)
-    item = {
+    person = {"name": "张三", "id_number": "11010519491231002X", "mobile": mobile}
+    item: dict[str, Any] = {
         "task_id": task_id,
-        "identity_enc": crypto.encrypt(task_id, identity),
-        "password_enc": crypto.encrypt(task_id, PASSWORD),
+        "identity_verdict": "accepted",  # the pre-check passed: begin goes straight to the login
     }
+    if legacy:
+        item["identity_enc"] = crypto.encrypt(task_id, json.dumps(person, ensure_ascii=False))
+        item["password_enc"] = crypto.encrypt(task_id, PASSWORD)
+    else:
+        item["secrets_enc"] = crypto.encrypt(task_id, json.dumps({**person, "password": PASSWORD}, ensure_ascii=False))
     if provider:
         item["provider"] = provider
     sessions.create(item)
     return task_id
 
 
-def step(task_id: str, action: str, entered: str = "", code: str | None = None) -> dict:
-    """What a Task state sends; ``entered`` stands for ``$$.State.EnteredTime`` (one per entry,
-    the same for each of its retries)."""
-    event: dict[str, Any] = {"action": action, "task_id": task_id}
+def step(task_id: str, action: str, entered: str = "", code: str | None = None, token: str = "") -> dict:
+    """What a Task state sends: ``login`` is the Begin state, ``submit`` / ``resend`` the
+    CarrierInput state with the app's input; ``entered`` stands for ``$$.State.EnteredTime``
+    (one per entry, the same for each of its retries), ``token`` for ``$$.Task.Token``."""
+    event: dict[str, Any] = {"action": {"login": "begin", "submit": "input", "resend": "input"}.get(action, action)}
+    event["task_id"] = task_id
     if entered:
         event["entered"] = entered
+    if action in ("submit", "resend"):
+        event["input"] = {"action": action}
     if code is not None:
-        event["input"] = {"action": action, "code_enc": crypto.encrypt(task_id, code)}
+        event["input"]["code_enc"] = crypto.encrypt(task_id, code)
+    if token:
+        event["task_token"] = token
     return flow.carrier_step(event)
 
 
@@ -92,13 +103,14 @@ def session(task_id: str) -> dict[str, Any]:
 
 
 def waiting(task_id: str) -> None:
-    """Log in (NEED_INPUT) and park, as the ASL does before an input."""
-    assert step(task_id, "login", "login-1") == {"outcome": "NEED_INPUT"}
-    step_park(task_id)
+    """Log in (NEED_INPUT): the Begin step parks its token with the prompt."""
+    assert step(task_id, "login", "login-1", token="token") == {"outcome": "NEED_INPUT"}
+    assert session(task_id)["status"] == sessions.WAITING_INPUT
 
 
 def step_park(task_id: str) -> None:
-    flow.carrier_step({"action": "park", "task_id": task_id, "task_token": "token"})
+    """A later waiting step's token parked (UpstreamBusy's, after a 90035)."""
+    flow._park(session(task_id), "token")
 
 
 class Seen:
@@ -113,8 +125,9 @@ class Seen:
 
 
 # ---------------------------------------------------------------- the record of the call
-def test_login_records_the_call_with_its_outcome(env: SandboxProviders) -> None:
-    task_id = new_task()
+@pytest.mark.parametrize("legacy", [False, True], ids=["secrets_enc", "identity_enc+password_enc"])
+def test_login_records_the_call_with_its_outcome(env: SandboxProviders, legacy: bool) -> None:
+    task_id = new_task(legacy=legacy)
 
     assert step(task_id, "login", "t-1") == {"outcome": "NEED_INPUT"}
 
@@ -299,12 +312,25 @@ def test_moxie_code_accepted_but_answered_late_is_105(env: SandboxProviders) -> 
 
 
 # ---------------------------------------------------------------- reads
-def test_poll_that_is_not_the_protocol_is_unavailable_for_the_asl(env: SandboxProviders) -> None:
+def test_poll_that_is_not_the_protocol_is_a_counted_poll(env: SandboxProviders, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("MAX_COLLECT_POLLS", "2")
     task_id = new_task()
     waiting(task_id)
     assert step(task_id, "submit", "s-1", code=SMS_CODE) == {"outcome": "COLLECTING"}
-    env.respond_next(JOB_STATUS, "<html>维护</html>", content_type="text/html")
+    env.respond_next(JOB_STATUS, "<html>维护</html>", content_type="text/html", count=2)
 
-    with pytest.raises(ProviderUnavailable) as caught:
-        step(task_id, "poll")
-    assert type(caught.value) is ProviderUnavailable  # the ASL matches the exact name
+    assert flow.collect_poll(task_id, 1) is None  # poll again after the interval
+    assert flow.collect_poll(task_id, 2) == codes.CALLBACK_DEFEAT  # the bound holds without answers
+    assert session(task_id)["polls"] == 2
+
+
+def test_poll_of_a_task_no_longer_collecting_answers_what_it_became(env: SandboxProviders) -> None:
+    task_id = new_task()
+    waiting(task_id)
+    assert step(task_id, "submit", "s-1", code=SMS_CODE) == {"outcome": "COLLECTING"}
+    flow.finish(task_id, codes.CALLBACK_SUCCESS, "ok")
+    seen = Seen(env, JOB_STATUS)
+
+    assert flow.collect_poll(task_id, 3) == codes.CALLBACK_SUCCESS
+    assert flow.collect_poll(str(uuid.uuid4()), 1) == codes.CALLBACK_DEFEAT  # gone (TTL)
+    assert seen[JOB_STATUS] == 0

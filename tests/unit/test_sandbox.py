@@ -658,3 +658,25 @@ def test_dropped_connection_after_the_effect(sandbox: SandboxProviders) -> None:
 
 def test_listen_backlog_fits_many_environments() -> None:
     assert _Server.request_queue_size == 1024
+
+
+def test_per_call_latency_from_the_environment_applies_to_every_upstream_and_can_be_changed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("CARRIER_AUTH_SANDBOX_LATENCY_MS", "150")
+    with SandboxProviders() as providers:
+        providers.mount("/moxie", MoxieEmulator())
+        assert providers.latency_seconds == pytest.approx(0.15)
+        three_factor = f"{providers.three_factor_base_url}/tech/ai/celerity/universal"
+        for url in (three_factor, f"{providers.url('/moxie')}/carrier/v3/tasks"):
+            began = time.perf_counter()
+            post(url, {})
+            assert time.perf_counter() - began >= 0.15
+        providers.set_latency_ms(0)
+        providers.latency_seconds = 1  # a test's extra delay ...
+        providers.clear_faults()  # ... is dropped, back to the configured value
+        assert providers.latency_seconds == 0
+    assert SandboxProviders(latency_ms=20).latency_seconds == pytest.approx(0.02)
+    monkeypatch.setenv("CARRIER_AUTH_SANDBOX_LATENCY_MS", "fast")
+    with pytest.raises(ValueError, match="CARRIER_AUTH_SANDBOX_LATENCY_MS"):
+        SandboxProviders()

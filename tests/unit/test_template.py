@@ -41,10 +41,12 @@ WILDCARD_ONLY_ACTIONS = {
     "xray:GetSamplingTargets",
     # task-token APIs: keyed by an opaque token, not by an ARN
     "states:SendTaskSuccess",
+    "states:SendTaskFailure",
+    "states:SendTaskHeartbeat",
 }
 
 # Policy templates that scope themselves to one named resource.
-NARROW_POLICY_TEMPLATES = {"LambdaInvokePolicy"}
+NARROW_POLICY_TEMPLATES = {"LambdaInvokePolicy", "SQSSendMessagePolicy"}
 
 # What each handler calls, by logical id: a new AWS call needs a conscious change here.
 EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
@@ -76,24 +78,34 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("dynamodb:UpdateItem", "SessionsTable"),
         ("kms:Decrypt", "DataKey"),
         ("events:PutEvents", "EventBus"),
+        ("dynamodb:GetItem", "IdentityCacheTable"),
+        ("dynamodb:PutItem", "IdentityCacheTable"),
+        ("states:SendTaskSuccess", "*"),
+        ("states:SendTaskHeartbeat", "*"),
+        ("secretsmanager:GetSecretValue", "JuxinliSecretName"),
+        ("secretsmanager:GetSecretValue", "MoxieSecretName"),
+        ("secretsmanager:GetSecretValue", "ThreeFactorSecretName"),
+        ("secretsmanager:GetSecretValue", "YuxinSecretName"),
+        ("secretsmanager:GetSecretValue", "PiiHashKeySecret"),
+    },
+    "CollectFunction": {
+        ("dynamodb:GetItem", "SessionsTable"),
+        ("dynamodb:UpdateItem", "SessionsTable"),
+        ("states:SendTaskSuccess", "*"),
+        ("states:SendTaskFailure", "*"),
+        ("sqs:ChangeMessageVisibility", "CollectQueue"),
         ("secretsmanager:GetSecretValue", "JuxinliSecretName"),
         ("secretsmanager:GetSecretValue", "MoxieSecretName"),
     },
     "ThreeFactorFunction": {
-        ("dynamodb:GetItem", "SessionsTable"),
-        ("dynamodb:UpdateItem", "SessionsTable"),
         ("dynamodb:GetItem", "IdentityCacheTable"),
         ("dynamodb:PutItem", "IdentityCacheTable"),
-        ("kms:Decrypt", "DataKey"),
         ("secretsmanager:GetSecretValue", "ThreeFactorSecretName"),
         ("secretsmanager:GetSecretValue", "PiiHashKeySecret"),
     },
     "RealnameFunction": {
-        ("dynamodb:GetItem", "SessionsTable"),
-        ("dynamodb:UpdateItem", "SessionsTable"),
         ("dynamodb:GetItem", "IdentityCacheTable"),
         ("dynamodb:PutItem", "IdentityCacheTable"),
-        ("kms:Decrypt", "DataKey"),
         ("secretsmanager:GetSecretValue", "YuxinSecretName"),
         ("secretsmanager:GetSecretValue", "PiiHashKeySecret"),
     },
@@ -341,7 +353,7 @@ def test_each_function_gets_exactly_what_it_calls(template: dict[str, Any], func
 
 
 def test_secret_arns_match_only_the_named_secret(template: dict[str, Any]) -> None:
-    for name in ("CarrierFunction", "ThreeFactorFunction", "RealnameFunction"):
+    for name in ("CarrierFunction", "CollectFunction", "ThreeFactorFunction", "RealnameFunction"):
         for policy in template["Resources"][name]["Properties"]["Policies"]:
             for stmt in policy["Statement"]:
                 if stmt["Action"] != "secretsmanager:GetSecretValue":
@@ -359,7 +371,9 @@ def test_state_machine_invokes_only_its_step_functions(template: dict[str, Any])
     invoked = {
         p["LambdaInvokePolicy"]["FunctionName"]["Ref"] for p in props["Policies"] if "LambdaInvokePolicy" in p
     }
-    assert invoked == {"ThreeFactorFunction", "RealnameFunction", "CarrierFunction"}
+    assert invoked == {"CarrierFunction"}
+    sent_to = {p["SQSSendMessagePolicy"]["QueueName"]["Fn::GetAtt"][0] for p in props["Policies"] if "SQSSendMessagePolicy" in p}
+    assert sent_to == {"CollectQueue"}  # the Collect state's message
 
 
 def test_callback_queue_accepts_only_the_finished_rule(template: dict[str, Any]) -> None:
@@ -389,13 +403,20 @@ def test_function_code_folders_exist(template: dict[str, Any]) -> None:
         assert (code / "app.py").is_file(), f"{name}: {code}/app.py missing"
 
 
-def test_callback_queue_outlives_the_handler_timeout(template: dict[str, Any]) -> None:
-    queue = template["Resources"]["CallbackQueue"]["Properties"]
-    timeout = template["Resources"]["CallbackFunction"]["Properties"]["Timeout"]
+@pytest.mark.parametrize("name", ["Callback", "Collect"])
+def test_queues_outlive_the_handler_timeout(template: dict[str, Any], name: str) -> None:
+    queue = template["Resources"][f"{name}Queue"]["Properties"]
+    timeout = template["Resources"][f"{name}Function"]["Properties"]["Timeout"]
     assert queue["VisibilityTimeout"] >= 6 * timeout
-    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": ["CallbackDeadLetterQueue", "Arn"]}
-    dlq = template["Resources"]["CallbackDeadLetterQueue"]["Properties"]
-    assert dlq["MessageRetentionPeriod"] > queue["MessageRetentionPeriod"]
+    assert queue["RedrivePolicy"]["deadLetterTargetArn"] == {"Fn::GetAtt": [f"{name}DeadLetterQueue", "Arn"]}
+    dlq = template["Resources"][f"{name}DeadLetterQueue"]["Properties"]
+    assert dlq["MessageRetentionPeriod"] > queue.get("MessageRetentionPeriod", 345600)
+
+
+def test_the_collect_function_decides_before_the_redrive(template: dict[str, Any]) -> None:
+    polls = template["Parameters"]["MaxCollectPolls"]["MaxValue"]
+    assert template["Resources"]["CollectQueue"]["Properties"]["RedrivePolicy"]["maxReceiveCount"] > polls
+    assert template["Parameters"]["PollIntervalSeconds"]["MaxValue"] <= 900  # SQS DelaySeconds
 
 
 def test_tables_match_what_the_code_expects(template: dict[str, Any]) -> None:

@@ -11,8 +11,6 @@ import base64
 import hashlib
 import hmac
 
-from aws_lambda_powertools.utilities.parameters import get_secret
-
 from . import aws
 from .config import get_settings
 
@@ -39,6 +37,10 @@ def decrypt(task_id: str, ciphertext: str) -> str:
 
 
 def _hash_key() -> bytes:
+    # imported here: Powertools' parameters package loads every provider it has (tens of ms), and
+    # the steps that only encrypt or decrypt never need it
+    from aws_lambda_powertools.utilities.parameters import get_secret
+
     # cached by Powertools for 5 minutes; rotating the secret invalidates old bindings
     return str(get_secret(get_settings().pii_hash_key_secret, max_age=300)).encode("utf-8")
 

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 import time
 import uuid
-from typing import Any
-
-from aws_lambda_powertools.event_handler import Response
+from typing import TYPE_CHECKING, Any
 
 from . import codes
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler import Response
 
 
 def new_trace_id() -> str:
@@ -50,6 +51,10 @@ def guide(task_id: str, guide_code: str, message: str | None = None, trace_id: s
 
 
 def http(status: int, body: dict[str, Any]) -> Response:
+    # imported here: the step functions use this module (trace ids) but never answer HTTP, and
+    # the event_handler package costs tens of ms (the API functions have it from handlers.py)
+    from aws_lambda_powertools.event_handler import Response
+
     return Response(
         status_code=status,
         content_type="application/json; charset=utf-8",

@@ -13,6 +13,8 @@ import json
 import re
 import time
 import uuid
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import cache
 from typing import Any
 from urllib.parse import urlsplit
@@ -52,6 +54,9 @@ _TASK_ID = re.compile(r"[0-9A-Za-z-]{1,64}")
 MISMATCH = "请求信息与任务不一致"
 UNKNOWN_TENANT = "API Key 未配置租户，请联系网关管理员"
 EXPIRED_TOKENS = ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist")
+# A waiting step's own work before it parks its token (identity check, login): at most the
+# carrier function's Timeout (60 s in template.yaml), with room to spare.
+WAITING_STEP_ALLOWANCE_SECONDS = 300
 
 
 def render(item: dict[str, Any]) -> dict[str, Any]:
@@ -62,6 +67,16 @@ def render(item: dict[str, Any]) -> dict[str, Any]:
         return envelope(codes.IN_PROGRESS, STILL_PROCESSING, task_data(task_id), item["trace_id"])
     data = task_data(task_id, ans["guide_code"], ans["guide_message"], ans["auth_code"])
     return envelope(ans["code"], ans["message"], data, item["trace_id"])
+
+
+@cache
+def _pool() -> ThreadPoolExecutor:
+    return ThreadPoolExecutor(max_workers=4, thread_name_prefix="facade")
+
+
+def _background(fn: Callable[..., Any], *args: Any) -> Future:
+    """Run an AWS call alongside the request's next one (boto3 clients are thread-safe)."""
+    return _pool().submit(fn, *args)
 
 
 def _deadline() -> float:
@@ -104,7 +119,10 @@ def start(body: str | None, tenant: str) -> tuple[int, dict]:
     logger.append_keys(task_id=task_id)
     mobile = normalise_mobile(req.mobile_no) or req.mobile_no
     id_number = normalise_id_number(req.identity_card) or req.identity_card
-    identity = json.dumps({"name": req.name, "id_number": id_number, "mobile": mobile}, ensure_ascii=False)
+    # the person and the service password in one ciphertext: the steps that need one need both
+    secrets = json.dumps(
+        {"name": req.name, "id_number": id_number, "mobile": mobile, "password": req.password}, ensure_ascii=False
+    )
     number = numbers.describe(mobile)
     item = {
         "task_id": task_id,
@@ -117,23 +135,26 @@ def start(body: str | None, tenant: str) -> tuple[int, dict]:
         "name_masked": crypto.mask_name(req.name),
         "mobile_hash": crypto.keyed_hash(mobile),
         "id_hash": crypto.keyed_hash(id_number),
-        "identity_enc": crypto.encrypt(task_id, identity),
-        "password_enc": crypto.encrypt(task_id, req.password),
         "callback_url": req.callback_set.callback_url,
         "submit_time": req.submitTime,
     }
-    if req.callback_set.token:
-        item["callback_token_enc"] = crypto.encrypt(task_id, req.callback_set.token)
+    # the two KMS calls at once: one round trip
+    token_enc = _background(crypto.encrypt, task_id, req.callback_set.token) if req.callback_set.token else None
+    item["secrets_enc"] = crypto.encrypt(task_id, secrets)
+    if token_enc is not None:
+        item["callback_token_enc"] = token_enc.result()
     sessions.create(item)
     execution_input = {
         "task_id": task_id,
         "settings": {
+            # the user's time to answer, from the moment a step parks its token (heartbeat) ...
             "input_timeout": settings.input_timeout_seconds,
+            # ... within the whole waiting task, which also covers the step's own upstream calls
+            "wait_timeout": settings.input_timeout_seconds + WAITING_STEP_ALLOWANCE_SECONDS,
             "poll_interval": settings.poll_interval_seconds,
             "check_interval": settings.check_interval_seconds,
-            "identity_policy": settings.identity_policy,
-            "identity_primary": settings.identity_providers[0],
-            "identity_fallback": settings.identity_providers[1] if len(settings.identity_providers) > 1 else "none",
+            # the backstop should the collection polls stop (the collect function decides first)
+            "collect_timeout": max(settings.poll_interval_seconds, 1) * (settings.max_collect_polls + 1) + 120,
         },
     }
     try:
@@ -182,6 +203,8 @@ def _signal(request: dict[str, Any], session: dict[str, Any], code: str | None =
         refused = _resend_refused(session, trace_id)
         if refused:
             return {"status": 200, "body": refused}
+    # the code is encrypted while the token is claimed (wasted only on a refused claim)
+    code_enc = _background(crypto.encrypt, task_id, code) if code is not None else None
     claimed = sessions.claim_token(task_id, trace_id, count="resends" if action == "resend" else None)
     if claimed is None:
         current = sessions.get(task_id)
@@ -193,10 +216,12 @@ def _signal(request: dict[str, Any], session: dict[str, Any], code: str | None =
         body.update(code=codes.SYSTEM_ERROR, message=STALE_TRACE)
         return {"status": 409, "body": body}
     output: dict[str, Any] = {"action": action}
-    if code is not None:
-        output["code_enc"] = crypto.encrypt(task_id, code)
+    if code_enc is not None:
+        output["code_enc"] = code_enc.result()
     try:
-        aws.client("stepfunctions").send_task_success(taskToken=claimed["task_token"], output=json.dumps(output))
+        aws.client("stepfunctions").send_task_success(
+            taskToken=claimed["task_token"], output=json.dumps({"outcome": "INPUT", "input": output})
+        )
     except ClientError as exc:
         if exc.response.get("Error", {}).get("Code") not in EXPIRED_TOKENS:
             raise

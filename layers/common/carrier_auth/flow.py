@@ -1,12 +1,20 @@
-"""The state machine's steps: identity pre-check, carrier login/submit/resend/poll, park,
-finish, timeout and failure. Each step reads the session, talks to one upstream, writes its
-checkpoint and returns a small outcome for the ASL Choice states (never a secret)."""
+"""The state machine's steps - begin (identity pre-check and login), input (submit / resend),
+check, busy, failover, finish, timeout, failure - and the collection poll. Each step reads the
+session, talks to one upstream, writes its checkpoint and returns a small outcome for the ASL
+Choice states (never a secret).
+
+The steps that can lead to the user's input are ``waitForTaskToken`` tasks: when the provider
+asks for a code the step parks its own token with the prompt (one write), and the app's next
+request resumes the machine; otherwise the step completes its task at once (``_settle``).
+Collection is polled outside the machine (``collect_poll``, driven by an SQS message's
+visibility), so a long collection costs no state transitions."""
 
 from __future__ import annotations
 
 import json
 import time
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from typing import Any, Callable
 
@@ -14,13 +22,23 @@ from aws_lambda_powertools import Logger
 from boto3.dynamodb.conditions import Attr
 from botocore.exceptions import ClientError
 
-from . import codes, crypto, events, identity, sessions
+from . import aws, codes, crypto, events, identity, sessions
 from .config import get_settings
 from .errors import SessionNotFound
-from .providers.base import CarrierProvider, CarrierStep, Identity, ProviderOutcomeUnknown, ProviderUnavailable
+from .providers.base import (
+    CarrierProvider,
+    CarrierStep,
+    Identity,
+    ProviderError,
+    ProviderOutcomeUnknown,
+    ProviderUnavailable,
+)
 from .providers.registry import carrier_provider
 
 logger = Logger(child=True)
+
+# SendTaskSuccess errors that mean the task no longer waits for the token
+EXPIRED_TOKENS = ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist")
 
 
 def _session(task_id: str) -> dict[str, Any]:
@@ -30,13 +48,17 @@ def _session(task_id: str) -> dict[str, Any]:
     return item
 
 
-def _identity(session: dict[str, Any]) -> Identity:
-    data = json.loads(crypto.decrypt(session["task_id"], session["identity_enc"]))
-    return Identity(name=data["name"], id_number=data["id_number"], mobile=data["mobile"])
-
-
-def _password(session: dict[str, Any]) -> str:
-    return crypto.decrypt(session["task_id"], session["password_enc"])
+def _secrets(session: dict[str, Any]) -> tuple[Identity, str]:
+    """The task's person and carrier service password: one KMS call (``secrets_enc``); a task
+    started before that attribute existed has two ciphertexts."""
+    task_id = session["task_id"]
+    if "secrets_enc" in session:
+        data = json.loads(crypto.decrypt(task_id, session["secrets_enc"]))
+        password = data.pop("password")
+    else:
+        data = json.loads(crypto.decrypt(task_id, session["identity_enc"]))
+        password = crypto.decrypt(task_id, session["password_enc"])
+    return Identity(name=data["name"], id_number=data["id_number"], mobile=data["mobile"]), password
 
 
 def _utc_now() -> str:
@@ -44,25 +66,17 @@ def _utc_now() -> str:
 
 
 # ---------------------------------------------------------------- identity pre-check
-def identity_step(task_id: str, provider: str) -> dict[str, str]:
-    """One provider's check for the task's person, recorded on the session (cache first)."""
-    session = _session(task_id)
-    result, cached = identity.check(provider, _identity(session), scope=str(session.get("tenant", "")))
-    rec = identity.record(result, cached)
-    logger.info("identity checked", extra={"verdict": result.verdict, "provider": provider, "cached": cached})
-    sessions.update(task_id, {f"identity_{provider}": rec})
-    return {"verdict": result.verdict}
-
-
-def _identity_decision(event: dict) -> dict:
-    """After the checks the policy asked for: stop the task only on a definite mismatch."""
-    session = _session(event["task_id"])
-    checks = {p: session[f"identity_{p}"] for p in get_settings().identity_providers if f"identity_{p}" in session}
+def _verify_identity(
+    session: dict[str, Any], person: Identity, deadline: float
+) -> tuple[dict[str, Any], bool, str]:
+    """The deployment's identity policy for the task's person (identity.verify_person), once per
+    task: (values to record on the session, rejected?, guide code when rejected)."""
+    checks = identity.verify_person(person, scope=str(session.get("tenant", "")), deadline=deadline)
     reject, guide = identity.decide(checks)
-    if reject:
-        sessions.checkpoint(event["task_id"], sessions.FAILED, sessions.answer(codes.IN_PROGRESS, guide))
-        return {"verdict": "rejected"}
-    return {"verdict": "accepted"}
+    logger.info("identity decided", extra={"rejected": reject, "answered": sorted(checks)})
+    values: dict[str, Any] = {f"identity_{provider}": rec for provider, rec in checks.items()}
+    values["identity_verdict"] = "rejected" if reject else "accepted"
+    return values, reject, guide
 
 
 # ---------------------------------------------------------------- carrier steps
@@ -72,11 +86,13 @@ WRONG_INPUT_GUIDES = (codes.WRONG_SMS_CODE, codes.WRONG_IMAGE_CODE, codes.WRONG_
 Checkpoint = tuple[str, dict[str, Any]]
 
 
-def _route(session: dict[str, Any], provider: str, step: CarrierStep, call: str = "") -> dict[str, str]:
+def _route(session: dict[str, Any], provider: str, step: CarrierStep, call: str = "", token: str = "") -> dict[str, str]:
     """Persist what the provider said and turn it into the outcome the ASL routes on.
 
     ``call``: the key of the state-changing call this step answers, recorded with the outcome in
-    the same write, so a step invoked again for the same input answers without calling again."""
+    the same write, so a step invoked again for the same input answers without calling again.
+    ``token``: the step's own task token; when the provider asks for input it is parked in the
+    same write, with the prompt published as the next checkpoint."""
     values: dict[str, Any] = {
         "provider": provider,
         "provider_state": {**session.get("provider_state", {}), **step.state},
@@ -86,8 +102,11 @@ def _route(session: dict[str, Any], provider: str, step: CarrierStep, call: str 
     outcome, checkpoint = _next(session, step, values)
     if call:
         values["upstream_call"] = {"key": call, "outcome": outcome}
+    if outcome == "NEED_INPUT" and token:
+        checkpoint = (sessions.WAITING_INPUT, values.pop("pending"))
+        values["task_token"] = token
     if checkpoint:
-        sessions.checkpoint(session["task_id"], *checkpoint, values)
+        sessions.checkpoint(session["task_id"], *checkpoint, values, remove=("pending",) if token else ())
     else:
         sessions.update(session["task_id"], values)
     return {"outcome": outcome}
@@ -129,8 +148,20 @@ def _current_provider(session: dict[str, Any]) -> tuple[str, CarrierProvider]:
     return name, carrier_provider(name)
 
 
-def _once(event: dict, call: Callable[[CarrierProvider, dict[str, Any]], CarrierStep]) -> dict:
-    """``call`` - a state-changing upstream call (login, submit, resend) - at most once per step
+# What a state-changing step decrypts before its call (given a pool to do it alongside the
+# write-ahead record), and the call itself with what it decrypted.
+Prepare = Callable[[dict[str, Any], ThreadPoolExecutor], Any]
+Send = Callable[[CarrierProvider, dict[str, Any], Any], CarrierStep]
+
+
+def _once(
+    event: dict,
+    prepare: Prepare,
+    send: Send,
+    session: dict[str, Any] | None = None,
+    first: dict[str, Any] | None = None,
+) -> dict:
+    """``send`` - a state-changing upstream call (login, submit, resend) - at most once per step
     input, however often the step is invoked for it (docs/upstream-calls.md).
 
     Write-ahead: the step records the call's key (``upstream_call``: the action and the time the
@@ -138,27 +169,41 @@ def _once(event: dict, call: Callable[[CarrierProvider, dict[str, Any]], Carrier
     ``_route`` records the outcome with it. Invoked again with the key recorded, the step
     answers the recorded outcome, or - when the call never settled - asks the provider where
     the task stands instead of calling again. Only a call that provably never reached the
-    provider (``ProviderUnavailable``) forgets the key, so that the ASL's retry calls again."""
-    session = _session(event["task_id"])
+    provider (``ProviderUnavailable``) forgets the key, so that the ASL's retry calls again.
+    ``first``: values to record in the same write as the key (the identity decision).
+    ``prepare`` (KMS decrypts) runs while the key is written: the call waits for both."""
+    session = session or _session(event["task_id"])
     name, provider = _current_provider(session)
     key = f"{event['action']}@{event['entered']}"
+    token = event.get("task_token", "")
     record = session.get("upstream_call") or {}
     if record.get("key") == key:
         if "outcome" in record:
             logger.info("step invoked again after it finished", extra={"outcome": record["outcome"]})
+            if record["outcome"] == "NEED_INPUT" and token:
+                _park(session, token)
             return {"outcome": record["outcome"]}
         logger.warning("step invoked again after an unsettled upstream call: reconciling")
         return _reconcile(event, session, name, provider, key, {})
-    session = sessions.update(session["task_id"], {"upstream_call": {"key": key}})
+    task_id = session["task_id"]
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        marked = pool.submit(sessions.update, task_id, {**(first or {}), "upstream_call": {"key": key}})
+        try:
+            prepared = prepare(session, pool)
+        except Exception:
+            marked.result()
+            sessions.update(task_id, {}, remove=("upstream_call",))  # nothing was sent
+            raise
+        session = marked.result()
     try:
-        step = call(provider, session)
+        step = send(provider, session, prepared)
     except ProviderOutcomeUnknown as exc:
         logger.warning("upstream outcome unknown: reconciling", extra={"reason": str(exc)})
         return _reconcile(event, session, name, provider, key, exc.state)
     except ProviderUnavailable:
         sessions.update(session["task_id"], {}, remove=("upstream_call",))
         raise
-    return _route(session, name, step, key)
+    return _route(session, name, step, key, token)
 
 
 def _reconcile(
@@ -175,40 +220,93 @@ def _reconcile(
     if learnt:
         session = sessions.update(session["task_id"], {"provider_state": state})
     step = provider.reconcile(state)
+    token = event.get("task_token", "")
     if step is not None:
         logger.info("reconciled with the upstream", extra={"outcome": step.outcome})
-        return _route(session, name, step, key)
+        return _route(session, name, step, key, token)
     if event["action"] == "login":
         logger.warning("no effect of the login upstream: logging in afresh")
         sessions.update(session["task_id"], {"provider_state": {}}, remove=("upstream_call",))
         raise ProviderUnavailable(f"{name} shows no effect of the login")
     logger.warning("no effect of the input upstream: the task keeps waiting")
-    return _keep_waiting(session["task_id"], {"upstream_call": {"key": key, "outcome": "NEED_INPUT"}})
+    return _keep_waiting(session["task_id"], token, {"upstream_call": {"key": key, "outcome": "NEED_INPUT"}})
 
 
-def _login(event: dict) -> dict:
-    return _once(event, lambda provider, session: provider.login(_identity(session), _password(session)))
+def _login(
+    event: dict,
+    session: dict[str, Any] | None = None,
+    first: dict[str, Any] | None = None,
+    secrets: tuple[Identity, str] | None = None,
+) -> dict:
+    def prepare(session: dict[str, Any], _pool: ThreadPoolExecutor) -> tuple[Identity, str]:
+        return secrets or _secrets(session)
+
+    def login(provider: CarrierProvider, _session: dict[str, Any], secrets: tuple[Identity, str]) -> CarrierStep:
+        return provider.login(*secrets)
+
+    return _once({**event, "action": "login"}, prepare, login, session, first)
+
+
+def _begin(event: dict) -> dict:
+    """The first step: the identity pre-check (once per task: a retry or a failover reuses its
+    decision), then the login. Only a definite mismatch ends the task before the login."""
+    session = _session(event["task_id"])
+    verdict = session.get("identity_verdict")
+    if verdict == "rejected":
+        return {"outcome": "FAILED"}
+    if verdict is not None:
+        return _login(event, session)
+    person, password = _secrets(session)
+    values, reject, guide = _verify_identity(session, person, deadline=_identity_deadline(event))
+    if reject:
+        sessions.checkpoint(event["task_id"], sessions.FAILED, sessions.answer(codes.IN_PROGRESS, guide), values)
+        return {"outcome": "FAILED"}
+    return _login(event, session, first=values, secrets=(person, password))
+
+
+def _identity_deadline(event: dict) -> float:
+    """Identity retries and fallback must leave the login its time within the step's timeout."""
+    remaining = float(event.get("_remaining_seconds") or 60)
+    reserve = 2 * get_settings().upstream_timeout_seconds + 5
+    return time.monotonic() + max(remaining - reserve, 0)
+
+
+def _input(event: dict) -> dict:
+    """The app's input, as the facade handed it to the machine: a code to submit or a resend."""
+    given = event.get("input") or {}
+    if given.get("action") == "submit":
+        return _submit({**event, "action": "submit", "input": given})
+    if given.get("action") == "resend":
+        return _resend({**event, "action": "resend"})
+    raise ValueError(f"unknown input action: {given.get('action')!r}")
 
 
 def _submit(event: dict) -> dict:
-    def submit(provider: CarrierProvider, session: dict[str, Any]) -> CarrierStep:
+    def prepare(session: dict[str, Any], pool: ThreadPoolExecutor) -> tuple[Identity, str, str]:
+        secrets = pool.submit(_secrets, session)
         code = crypto.decrypt(session["task_id"], event["input"]["code_enc"])
-        return provider.submit(session.get("provider_state", {}), _identity(session), _password(session), code)
+        return (*secrets.result(), code)
 
-    return _once(event, submit)
+    def submit(provider: CarrierProvider, session: dict[str, Any], given: tuple[Identity, str, str]) -> CarrierStep:
+        return provider.submit(session.get("provider_state", {}), *given)
+
+    return _once(event, prepare, submit)
 
 
 def _resend(event: dict) -> dict:
-    def resend(provider: CarrierProvider, session: dict[str, Any]) -> CarrierStep:
-        return provider.resend(session.get("provider_state", {}), _identity(session), _password(session))
+    def prepare(session: dict[str, Any], _pool: ThreadPoolExecutor) -> tuple[Identity, str]:
+        return _secrets(session)
 
-    return _once(event, resend)
+    def resend(provider: CarrierProvider, session: dict[str, Any], secrets: tuple[Identity, str]) -> CarrierStep:
+        return provider.resend(session.get("provider_state", {}), *secrets)
+
+    return _once(event, prepare, resend)
 
 
 def _check(event: dict) -> dict:
     session = _session(event["task_id"])
     name, provider = _current_provider(session)
-    return _route(session, name, provider.check(session.get("provider_state", {})))
+    return _route(session, name, provider.check(session.get("provider_state", {})), token=event.get("task_token", ""))
 
 
 def _failover(event: dict) -> dict:
@@ -230,53 +328,103 @@ def _failover(event: dict) -> dict:
     return {"outcome": "FAILED"}
 
 
-def _keep_waiting(task_id: str, values: dict[str, Any] | None = None) -> dict:
-    """Answer 90035 and keep the task waiting for input."""
+def _keep_waiting(task_id: str, token: str = "", values: dict[str, Any] | None = None) -> dict:
+    """Answer 90035 and keep the task waiting for input (on ``token`` when the step has one)."""
     pending = sessions.answer(codes.IN_PROGRESS, codes.CARRIER_BUSY)
-    sessions.update(task_id, {"pending": pending, **(values or {})})
+    if token:
+        sessions.checkpoint(task_id, sessions.WAITING_INPUT, pending, {**(values or {}), "task_token": token})
+    else:
+        sessions.update(task_id, {"pending": pending, **(values or {})})
     return {"outcome": "NEED_INPUT"}
 
 
 def _busy(event: dict) -> dict:
     """The provider stayed unavailable for a submit / resend: say so, keep waiting for input."""
-    return _keep_waiting(event["task_id"])
+    return _keep_waiting(event["task_id"], event.get("task_token", ""))
 
 
-def _park(event: dict) -> dict:
-    """Entered by AwaitInput (waitForTaskToken): keep the newest token and publish the prompt."""
-    session = _session(event["task_id"])
+def _park(session: dict[str, Any], token: str) -> None:
+    """Wait for the app's input on ``token``: publish the pending prompt as the next checkpoint,
+    or - already waiting (a retried step) - swap in the new token and keep the trace_id."""
+    task_id = session["task_id"]
+    if session.get("status") == sessions.WAITING_INPUT:
+        sessions.update(task_id, {"task_token": token})
+        return
     pending = session.get("pending") or sessions.answer(codes.IN_PROGRESS, codes.NEED_SMS_CODE)
-    sessions.checkpoint(
-        event["task_id"], sessions.WAITING_INPUT, pending, {"task_token": event["task_token"]}, remove=("pending",)
-    )
-    return {}
+    sessions.checkpoint(task_id, sessions.WAITING_INPUT, pending, {"task_token": token}, remove=("pending",))
 
 
-def _poll(event: dict) -> dict:
-    session = _session(event["task_id"])
+def _settle(event: dict, result: dict) -> dict:
+    """A carrier step is a waitForTaskToken task: when the provider asks for input its token is
+    already parked on the session (the app's code or resend request resumes it) and a heartbeat
+    starts the user's input timeout; otherwise the step completes its own task at once."""
+    token = event.get("task_token")
+    if token and result["outcome"] == "NEED_INPUT":
+        # the user's InputTimeoutSeconds (the state's HeartbeatSeconds) start now
+        try:
+            aws.client("stepfunctions").send_task_heartbeat(taskToken=token)
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") not in EXPIRED_TOKENS:
+                raise
+    elif token:
+        resume(token, result)
+    return result
+
+
+def resume(token: str, output: dict[str, Any] | None = None, error: Exception | None = None) -> bool:
+    """SendTaskSuccess with ``output``, or SendTaskFailure naming ``error``'s class (an ASL error
+    name; no message: it may echo upstream text); False when the task no longer waits."""
+    sfn = aws.client("stepfunctions")
+    try:
+        if error is not None:
+            sfn.send_task_failure(taskToken=token, error=type(error).__name__, cause="see the task's logs")
+        else:
+            sfn.send_task_success(taskToken=token, output=json.dumps(output))
+    except ClientError as exc:
+        if exc.response.get("Error", {}).get("Code") not in EXPIRED_TOKENS:
+            raise
+        logger.info("the task no longer waits for this token")
+        return False
+    return True
+
+
+# ---------------------------------------------------------------- collection
+def collect_poll(task_id: str, attempt: int) -> str | None:
+    """One collection poll (the collect function, once per receive of the task's message):
+    SUCCESS / DEFEAT when the collection is decided, None to poll again after the interval.
+
+    A poll the provider did not answer counts like any other: after ``MaxCollectPolls`` the
+    task is DEFEAT. A definite ``ProviderError`` (e.g. our credentials refused) propagates: the
+    caller fails the Collect state with it (SystemError: DEFEAT, 系统错误). A task that is no
+    longer collecting answers what it became."""
+    session = sessions.get(task_id)
+    if session is None:
+        logger.warning("collection poll for a task that no longer exists")
+        return codes.CALLBACK_DEFEAT
+    if session["status"] != sessions.COLLECTING:
+        return session["status"] if session["status"] in (sessions.SUCCESS, sessions.DEFEAT) else codes.CALLBACK_DEFEAT
     _name, provider = _current_provider(session)
-    result = provider.poll(session.get("provider_state", {}))
-    state = {**session.get("provider_state", {}), **result.state}
-    return _count_poll(session, result.status, {"provider_state": state}, result.raw_code)
-
-
-def _poll_failed(event: dict) -> dict:
-    """A poll that stayed unavailable after retries counts against the bound like any other."""
-    return _count_poll(_session(event["task_id"]), "RUNNING", {}, "unavailable")
-
-
-def _count_poll(session: dict[str, Any], status: str, values: dict[str, Any], raw_code: str) -> dict:
-    polls = int(session.get("polls", 0)) + 1
-    sessions.update(session["task_id"], {"polls": polls, **values})
+    state = session.get("provider_state", {})
+    try:
+        result = provider.poll(state)
+        status, raw_code, learnt = result.status, result.raw_code, result.state
+    except (ProviderUnavailable, ProviderOutcomeUnknown) as exc:  # a read: unavailable or not the protocol
+        logger.warning("collection poll unanswered", extra={"error_type": type(exc).__name__})
+        status, raw_code, learnt = "RUNNING", "unavailable", {}
+    outcome: str | None = None
     if status == "SUCCESS":
-        return {"outcome": codes.CALLBACK_SUCCESS}
-    if status == "FAILED":
+        outcome = codes.CALLBACK_SUCCESS
+    elif status == "FAILED":
         logger.info("collection failed", extra={"upstream_code": raw_code})
-        return {"outcome": codes.CALLBACK_DEFEAT}
-    if polls >= get_settings().max_collect_polls:
-        logger.warning("collection still running after the poll bound", extra={"polls": polls})
-        return {"outcome": codes.CALLBACK_DEFEAT}
-    return {"outcome": "COLLECTING"}
+        outcome = codes.CALLBACK_DEFEAT
+    elif attempt >= get_settings().max_collect_polls:
+        logger.warning("collection still running after the poll bound", extra={"polls": attempt})
+        outcome = codes.CALLBACK_DEFEAT
+    # written when something changed or the collection is decided: a poll that only says
+    # "still running" costs a read
+    if outcome is not None or any(state.get(k) != v for k, v in learnt.items()):
+        sessions.update(task_id, {"polls": attempt, "provider_state": {**state, **learnt}})
+    return outcome
 
 
 def finish(task_id: str, result: str, error_message: str) -> bool:
@@ -361,28 +509,32 @@ def _fail(event: dict) -> dict:
     return {}
 
 
-ACTIONS: dict[str, Callable[[dict], dict]] = {
-    "login": _login,
-    "submit": _submit,
-    "resend": _resend,
-    "identity": _identity_decision,
+# The state machine's Task states -> the step each runs. The waiting ones are
+# lambda:invoke.waitForTaskToken tasks, settled by ``_settle``.
+WAITING_ACTIONS: dict[str, Callable[[dict], dict]] = {
+    "begin": _begin,
+    "input": _input,
     "check": _check,
-    "failover": _failover,
     "busy": _busy,
-    "park": _park,
-    "poll": _poll,
-    "poll_failed": _poll_failed,
+}
+ACTIONS: dict[str, Callable[[dict], dict]] = {
+    "failover": _failover,
     "finish": _finish,
     "timeout": _timeout,
     "fail": _fail,
 }
 
 
-def carrier_step(event: dict) -> dict:
+def carrier_step(event: dict, remaining_seconds: float | None = None) -> dict:
+    """Run the step ``event["action"]`` names. ``remaining_seconds``: the invocation's time left."""
     action = event.get("action")
-    if action not in ACTIONS:
+    if action not in WAITING_ACTIONS and action not in ACTIONS:
         raise ValueError(f"unknown carrier action: {action!r}")
+    if remaining_seconds is not None:
+        event = {**event, "_remaining_seconds": remaining_seconds}
     try:
+        if action in WAITING_ACTIONS:
+            return _settle(event, WAITING_ACTIONS[action](event))
         return ACTIONS[action](event)
     except ProviderOutcomeUnknown as exc:
         # Not an ASL error name: a read that met one (nothing changed upstream) is just an

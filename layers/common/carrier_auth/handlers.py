@@ -9,16 +9,19 @@ from __future__ import annotations
 
 import binascii
 from collections.abc import Callable
-from typing import Any
+from functools import cache
+from typing import TYPE_CHECKING, Any
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
-from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.logging import correlation_paths
 from aws_lambda_powertools.metrics import MetricUnit
 
 from . import codes
 from .envelope import envelope, http
 from .errors import ApiError
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
 log = Logger(child=True)
 
@@ -27,6 +30,8 @@ Answer = Callable[..., tuple[int, dict]]
 
 def resolver() -> APIGatewayRestResolver:
     """A REST resolver whose every error is the seed envelope, never a stack trace."""
+    from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+
     app = APIGatewayRestResolver()
 
     @app.exception_handler(ApiError)
@@ -52,25 +57,21 @@ def api_function(
     path: str,
     answer: Answer,
     metric: str | None = None,
-    step: Callable[[dict], dict] | None = None,
     on_context: Callable[[Any], None] | None = None,
 ) -> Callable[[dict, Any], Any]:
     """A Lambda handler serving ``method path`` with ``answer(body, tenant, **path_params)``.
 
-    ``step`` also lets the function serve the state machine (events without ``httpMethod``);
     ``on_context`` sees the Lambda context first (e.g. Powertools idempotency's timeout guard).
     """
     logger = Logger()
     tracer = Tracer()
     metrics = Metrics()
-    app = resolver()
 
-    @app.route(path, method=method)
     @tracer.capture_method(capture_response=False)
     def route(**params: str):
         if metric:
             metrics.add_metric(name=metric, unit=MetricUnit.Count, value=1)
-        event = app.current_event
+        event = routed().current_event
         # the tenant is the API key API Gateway checked, never anything the body says
         tenant = event.request_context.identity.api_key_id or ""
         logger.append_keys(tenant=tenant)
@@ -80,16 +81,20 @@ def api_function(
             raise ApiError(400, "请求体不是合法的UTF-8文本") from None
         return http(*answer(body, tenant, **params))
 
+    @cache
+    def routed() -> APIGatewayRestResolver:
+        # built on the first call, not at import: Powertools' event_handler package loads every
+        # resolver it has (a third of `import boto3` or more, see bench/cold_start.py)
+        app = resolver()
+        app.route(path, method=method)(route)
+        return app
+
     @logger.inject_lambda_context(correlation_id_path=correlation_paths.API_GATEWAY_REST, clear_state=True)
     @tracer.capture_lambda_handler(capture_response=False)
     @metrics.log_metrics
     def lambda_handler(event: dict, context: Any) -> Any:
-        if step is not None and "httpMethod" not in event:
-            logger.append_keys(task_id=event.get("task_id"))
-            metrics.add_metric(name=f"{metric or 'Step'}FromStateMachine", unit=MetricUnit.Count, value=1)
-            return step(event)
         if on_context is not None:
             on_context(context)
-        return app.resolve(event, context)
+        return routed().resolve(event, context)
 
     return lambda_handler

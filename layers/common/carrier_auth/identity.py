@@ -8,7 +8,9 @@ call. Only definite answers (consistent / inconsistent / invalid) are cached.
 
 from __future__ import annotations
 
+import random
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from typing import Any
 
@@ -16,7 +18,7 @@ from aws_lambda_powertools import Logger
 
 from . import aws, codes, crypto
 from .config import get_settings
-from .providers.base import Identity, IdentityResult
+from .providers.base import Identity, IdentityResult, ProviderError, ProviderUnavailable
 from .providers.registry import identity_provider
 
 logger = Logger(child=True)
@@ -91,3 +93,51 @@ def decide(checks: dict[str, dict[str, Any]]) -> tuple[bool, str]:
     if settings.identity_unknown_rule == "reject":
         return True, codes.IDENTITY_MISMATCH
     return False, ""
+
+
+# An unavailable provider is asked again this often, after full-jitter backoff (1 s, then 2 s)
+# - what the state machine's Retry did when each check was its own state - then the policy
+# falls back.
+UNAVAILABLE_ATTEMPTS = 3
+
+
+def _ask(provider: str, person: Identity, scope: str, deadline: float) -> dict[str, Any] | None:
+    """One provider's recorded answer for ``person``, or None when it gave none (unavailable
+    after its retries, or an answer we cannot use)."""
+    for attempt in range(UNAVAILABLE_ATTEMPTS):
+        try:
+            result, cached = check(provider, person, scope)
+        except ProviderUnavailable:
+            pause = random.uniform(0, 2**attempt)
+            if attempt + 1 == UNAVAILABLE_ATTEMPTS or time.monotonic() + pause > deadline:
+                logger.warning("identity provider unavailable", extra={"provider": provider, "attempts": attempt + 1})
+                return None
+            time.sleep(pause)
+        except ProviderError as exc:
+            logger.warning("identity provider failed", extra={"provider": provider, "error_type": type(exc).__name__})
+            return None
+        else:
+            logger.info("identity checked", extra={"provider": provider, "verdict": result.verdict, "cached": cached})
+            return record(result, cached)
+    return None
+
+
+def verify_person(person: Identity, scope: str, deadline: float) -> dict[str, dict[str, Any]]:
+    """The checks the deployment's policy asks for, by provider (only those that answered).
+
+    ``fallback``: the first provider of IDENTITY_PROVIDERS, and the next one only if it gave no
+    answer. ``both``: every provider at once. ``deadline`` (monotonic) stops retries and the
+    fallback so that the carrier login keeps its time."""
+    settings = get_settings()
+    providers = settings.identity_providers
+    if settings.identity_policy == "both":
+        with ThreadPoolExecutor(max_workers=len(providers)) as pool:
+            answers = list(pool.map(lambda p: _ask(p, person, scope, deadline), providers))
+        return {p: a for p, a in zip(providers, answers) if a is not None}
+    for provider in providers[:2]:
+        answer = _ask(provider, person, scope, deadline)
+        if answer is not None:
+            return {provider: answer}
+        if time.monotonic() > deadline:
+            break
+    return {}

@@ -176,15 +176,26 @@ def claim_token(task_id: str, trace_id: str, count: str | None = None) -> dict |
     return _plain(resp["Attributes"])
 
 
+# The facades' reads while they wait for the machine's next checkpoint: every
+# CHECKPOINT_READ_SECONDS for the first FAST_WAIT_SECONDS (a checkpoint is noticed within
+# that interval; a step with upstream calls takes a few hundred ms), then growing to
+# SLOW_READ_SECONDS so that a slow upstream does not cost reads without end.
+CHECKPOINT_READ_SECONDS = 0.04
+FAST_WAIT_SECONDS = 3.0
+SLOW_READ_SECONDS = 0.25
+
+
 def wait_for_checkpoint(task_id: str, after_seq: int, deadline: float) -> dict | None:
-    """Consistent reads with a short growing interval until seq passes ``after_seq`` or the deadline."""
-    delay = 0.02
+    """Consistent reads until seq passes ``after_seq`` or the deadline."""
+    began = time.monotonic()
+    delay = CHECKPOINT_READ_SECONDS
     while True:
         item = get(task_id)
         if item and int(item.get("seq", 0)) > after_seq:
             return item
-        remaining = deadline - time.monotonic()
-        if remaining <= 0:
+        now = time.monotonic()
+        if now >= deadline:
             return item
-        time.sleep(min(delay, remaining))
-        delay = min(delay * 1.5, 0.25)
+        if now - began > FAST_WAIT_SECONDS:
+            delay = min(delay * 1.5, SLOW_READ_SECONDS)
+        time.sleep(min(delay, deadline - now))

@@ -18,9 +18,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from aws_lambda_powertools.utilities.parameters import get_secret
-from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
-
 from .config import get_settings
 
 # Secrets Manager is read at most every 5 minutes per environment: a rotated secret or a
@@ -64,6 +61,10 @@ def get(key_id: str) -> Tenant:
     """The tenant behind an API key id; UnknownTenant when it has no valid configuration."""
     if not key_id:
         raise UnknownTenant("request without an API key id")
+    # imported here: Powertools' parameters package loads every provider it has (tens of ms)
+    from aws_lambda_powertools.utilities.parameters import get_secret
+    from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
+
     name = get_settings().tenant_secret_prefix + key_id
     try:
         value = get_secret(name, transform="json", max_age=CACHE_SECONDS)

@@ -13,6 +13,10 @@ cannot be encoded again), and every field the models accept is bounded.
 
 Names are normalised by the models, so the facades only ever see (and send upstream) the
 canonical form: NFC, every middle-dot variant -> U+00B7, no spaces inside a Chinese name.
+
+The request models live in ``models.py`` (pydantic) and are imported from here on first use,
+like phonenumbers and python-stdnum: together they cost more than half of ``import boto3``, and
+a function that never validates a body (GET /carrier/auth/{task_id}) should not load them.
 """
 
 from __future__ import annotations
@@ -23,17 +27,26 @@ import math
 import re
 import time
 import unicodedata
-from typing import Annotated, Any
-
-import phonenumbers
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
-from pydantic_core import PydanticCustomError
-from stdnum.cn import ric
-from stdnum.exceptions import ValidationError as StdnumError
-from stdnum.iso7064 import mod_11_2
+from typing import TYPE_CHECKING, Any
 
 from . import codes
 from .errors import ApiError
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
+
+    from .models import CallbackSet, IdentityRequest, StartRequest, SubmitRequest, TaskRequest
+
+_MODELS = frozenset({"CallbackSet", "IdentityRequest", "StartRequest", "SubmitRequest", "TaskRequest"})
+
+
+def __getattr__(name: str) -> Any:
+    """The request models, imported (with pydantic) on first use: ``from .validation import StartRequest``."""
+    if name in _MODELS:
+        from . import models
+
+        return getattr(models, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_JSON_DEPTH = 32
@@ -131,6 +144,8 @@ _DIGITS = re.compile(r"[0-9]{1,20}")
 
 def _submit_time_input(value: Any) -> Any:
     """Integers only: a JSON integer, an integral float or a string of ASCII digits."""
+    from pydantic_core import PydanticCustomError  # loaded already: pydantic calls this
+
     if isinstance(value, bool):
         raise PydanticCustomError("submit_time_type", "submitTime must be an integer")
     if isinstance(value, str):
@@ -147,17 +162,15 @@ def _submit_time_input(value: Any) -> Any:
 
 def _submit_time_ms(value: int) -> int:
     """Milliseconds since the epoch, between 2000-01-01 and a day from now."""
+    from pydantic_core import PydanticCustomError  # loaded already: pydantic calls this
+
     ms = value * 1000 if 0 < value < SECONDS_BELOW else value
     if not EPOCH_2000_MS <= ms <= int(time.time() * 1000) + MAX_AHEAD_MS:
         raise PydanticCustomError("value_out_of_range", "submitTime out of range")
     return ms
 
 
-# --------------------------------------------------------------------------- models
-_PRINTABLE = r"^[^\x00-\x1f\x7f-\x9f]*$"  # no C0 or C1 control characters
-Identifier = Annotated[str, Field(min_length=1, max_length=128, pattern=_PRINTABLE)]
-
-
+# --------------------------------------------------------------------------- model validators
 def _parse_callback_set(value: Any) -> Any:
     # the seed types callback_set as "String" (a JSON data set): accept an object or its JSON text
     if isinstance(value, str):
@@ -167,54 +180,6 @@ def _parse_callback_set(value: Any) -> Any:
             return value
         return value if isinstance(loaded, dict) and _not_json_value(loaded) is not None else loaded
     return value
-
-
-class CallbackSet(BaseModel):
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
-    callback_url: str = Field(min_length=1, max_length=2048)
-    token: str = Field(default="", max_length=512)
-
-
-class _Base(BaseModel):
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, coerce_numbers_to_str=True)
-    userId: Identifier
-    mobile_no: str = Field(min_length=1, max_length=32)
-    identity_card: str = Field(min_length=1, max_length=32)
-    submitTime: int
-
-    _st_in = field_validator("submitTime", mode="before")(_submit_time_input)
-    _st = field_validator("submitTime")(_submit_time_ms)
-
-
-class IdentityRequest(BaseModel):
-    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, coerce_numbers_to_str=True)
-    userId: Identifier
-    name: str = Field(min_length=1, max_length=64)
-    identity_card: str = Field(min_length=1, max_length=32)
-    mobile_no: str = Field(min_length=1, max_length=32)
-
-    _name = field_validator("name")(_normalised_name)
-
-
-class StartRequest(_Base):
-    name: str = Field(min_length=1, max_length=64)
-    password: str = Field(min_length=1, max_length=128)
-    callback_set: CallbackSet
-
-    _name = field_validator("name")(_normalised_name)
-    _cb = field_validator("callback_set", mode="before")(_parse_callback_set)
-
-
-class TaskRequest(_Base):
-    traceId: str = Field(min_length=1, max_length=64, pattern=_PRINTABLE)
-    task_id: str = Field(min_length=1, max_length=64, pattern=_PRINTABLE)
-    callback_set: CallbackSet | None = None
-
-    _cb = field_validator("callback_set", mode="before")(_parse_callback_set)
-
-
-class SubmitRequest(TaskRequest):
-    auth_code: str = Field(min_length=1, max_length=32, pattern=_PRINTABLE)
 
 
 # --------------------------------------------------------------------------- the body
@@ -336,6 +301,8 @@ def _field_name(loc: tuple) -> str:
 def parse(model: type[BaseModel], body: str | bytes | None) -> Any:
     """Parse a raw body into ``model`` or raise ApiError(400, 103) naming the field
     (413 for a body over MAX_BODY_BYTES)."""
+    from pydantic import ValidationError
+
     text = _body_text(body)
     try:
         payload = load_json(text)
@@ -366,6 +333,8 @@ def parse(model: type[BaseModel], body: str | bytes | None) -> Any:
 # --------------------------------------------------------------------------- identity content
 def normalise_mobile(mobile: str) -> str | None:
     """The 11-digit national number of a valid mainland China mobile number, else None."""
+    import phonenumbers
+
     try:
         number = phonenumbers.parse(mobile, "CN")
     except phonenumbers.NumberParseException:
@@ -405,6 +374,10 @@ def _other_id_number(id_number: str) -> str | None:
       + sequence (3) + ISO 7064 MOD 11-2 check digit;
     - 港澳台居民居住证: area 810000 / 820000 / 830000 + birth date + sequence + check digit.
     """
+    from stdnum.cn import ric
+    from stdnum.exceptions import ValidationError as StdnumError
+    from stdnum.iso7064 import mod_11_2
+
     try:
         number = ric.compact(id_number)
     except StdnumError:
@@ -421,6 +394,9 @@ def _other_id_number(id_number: str) -> str | None:
 def normalise_id_number(id_number: str) -> str | None:
     """The canonical (upper-case X) id number, or None: a resident id (``stdnum.cn.ric``, born
     no later than today), a foreign permanent-resident id or a HK/Macau/Taiwan residence permit."""
+    from stdnum.cn import ric
+    from stdnum.exceptions import ValidationError as StdnumError
+
     try:
         number = ric.validate(id_number)
     except StdnumError:

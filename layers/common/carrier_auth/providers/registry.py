@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from aws_lambda_powertools.utilities.parameters import get_secret
-
 from ..config import get_settings
 from .base import CarrierProvider, IdentityProvider, ProviderError
 
 
 def _secret(name: str) -> dict:
+    # imported here, like the adapters: Powertools' parameters package loads every provider it has
+    from aws_lambda_powertools.utilities.parameters import get_secret
+
     value = get_secret(name, transform="json", max_age=300)
     if not isinstance(value, dict):
         raise ProviderError(f"secret {name} must be a JSON object")
