@@ -65,7 +65,7 @@ WAIT = float(os.environ.get("BENCH_WAIT_SECONDS", "60"))  # deadline of every si
 
 MOBILE, ID_NUMBER, NAME, PASSWORD, SMS_CODE = "13800138000", "11010519491231002X", "张三", "bench-pass", "123456"
 # 1: every flow a different (valid) id number, so the gateway's identity cache never answers
-DISTINCT_PEOPLE = os.environ.get("BENCH_DISTINCT_PEOPLE", "0") not in ("", "0", "false", "no")
+DISTINCT_PEOPLE = os.environ.get("BENCH_DISTINCT_PEOPLE", "1") not in ("", "0", "false", "no")
 FACADE_APP_ID = "bench-facade"  # AWS_SDK_UA_APP_ID of the facades -> "app/bench-facade" in their user agent
 UPSTREAMS = {"three-factor": "/three-factor", "juxinli": "/juxinli", "moxie": "/moxie", "yuxin": "/yuxin"}
 READS = ("GetItem", "BatchGetItem", "Query", "Scan", "TransactGetItems")

@@ -456,7 +456,14 @@ EVENT_FILES = sorted(EVENTS.rglob("*.json"))
 
 def test_events_exist_for_every_function() -> None:
     folders = {p.parent.name for p in EVENT_FILES}
-    assert folders >= {"start", "submit_code", "resend", "status", "carrier", "three_factor", "callback", "reconcile"}
+    assert folders >= {"start", "submit_code", "resend", "status", "carrier", "collect", "three_factor", "callback", "reconcile"}
+
+
+def test_collect_event_carries_the_collect_states_message() -> None:
+    event = json.loads((EVENTS / "collect" / "sqs.json").read_text(encoding="utf-8"))
+    assert set(json.loads(event["Records"][0]["body"])) == {"task_id", "task_token"}
+    asl = json.loads(ASL.read_text(encoding="utf-8"))
+    assert set(asl["States"]["Collect"]["Parameters"]["MessageBody"]) == {"task_id.$", "task_token.$"}
 
 
 @pytest.mark.parametrize("path", EVENT_FILES, ids=lambda p: str(p.relative_to(EVENTS)))
