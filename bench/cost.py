@@ -17,8 +17,10 @@ carries its source, and the ones that could not be confirmed say so (``assumptio
 Nothing is downloaded at run time.
 
 Run ``PYTHONPATH=layers/common:. .venv/bin/python -m bench.cost`` for the example: the lean
-happy one-SMS flow (issue 8) with production collection (20 polls), priced in both regions.
-``--polls N`` changes the number of collection polls, ``--prices`` lists the price table.
+happy one-SMS flow (issue 8) as measured on the embedded stack (``bench/direct_vs_gateway.py``),
+priced in both regions twice: with the 2 collection polls of the measurement and with
+production collection (20 polls, ``MaxCollectPolls``). ``--polls N`` (repeatable) prices other
+poll counts, ``--prices`` lists the price table.
 """
 
 from __future__ import annotations
@@ -410,84 +412,121 @@ def estimate(counts: FlowCounts, region: str = "us-east-1", template: str = "tem
 
 
 # ---------------------------------------------------------------------------------- example
-# Session item sizes measured on the embedded stack (13800138000, one flow, 2026-11-23) with
-# dynamodb_item_size: while waiting for the SMS code and at the end (callback delivered). Every
-# session write is charged on the larger of the item before and after it.
+# The happy one-SMS flow as measured on the embedded stack (bench/direct_vs_gateway.py, 10 flows,
+# 200 ms per upstream call, a new person every flow, 2 collection polls; 2026-11-23). The
+# per-poll terms below turn it into a flow with any number of polls.
+MEASURED_POLLS = 2
+MEASURED_TRANSITIONS = 6  # Begin, Route, CarrierInput, Route, Collect, Finish (polls add none)
+MEASURED_KMS = 7  # start 2 Encrypt, submit 1 Encrypt, Begin 1 Decrypt, CarrierInput 2 Decrypt, callback 1 Decrypt
+# DynamoDB at 2 polls: 29.5 GetItem (consistent, except the identity cache's lookup), 3 PutItem
+# (session, idempotency record, identity cache), 11 UpdateItem (the idempotency record's one
+# included), sized with the rules above by bench/_aws_counter.CapacityMeter.
+MEASURED_RRU = 29
+MEASURED_WRU = 24
+# Session item sizes measured on the embedded stack (13800138000, one flow) with
+# dynamodb_item_size: while waiting for the SMS code and at the end (callback delivered).
 # (An image captcha stored on the item would add its base64 size to every later write.)
 SESSION_ITEM_BYTES_WAITING = 1_547  # -> 2 WRU per write, 1 RRU per consistent read
 SESSION_ITEM_BYTES_FINAL = 1_758  # -> 2 WRU, 1 RRU
 IDEMPOTENCY_ITEM_BYTES = 523  # Powertools idempotency record -> 1 WRU
+# Billed seconds measured at 200 ms per upstream call (the local runtime's wall time of each
+# invocation): the facades wait for the next checkpoint (start: identity check + login, 3
+# upstream calls; submit: the code, 1 call), Carrier's 3 invocations make 4 calls, Callback none.
+# A poll is one job-status call; the first one also fetches Juxinli's report token.
+MEASURED_SECONDS = {"StartFunction": 0.7, "SubmitCodeFunction": 0.35, "CarrierFunction": 1.0,
+                    "CallbackFunction": 0.06}
+POLL_SECONDS = 0.25  # one collection poll at 200 ms upstream latency (0.70 s measured for 2)
+FIRST_POLL_EXTRA_SECONDS = 0.2  # the report-token call of the first poll
 
 
-def example_counts(polls: int = 20, poll_seconds: float = 0.5, status_gets: int = 0) -> FlowCounts:
-    """The lean happy one-SMS flow of issue 8 (statemachine/carrier_auth.asl.json as redesigned),
-    as planned - the lead replaces these with measured counts.
+def example_counts(polls: int = 20, poll_seconds: float = POLL_SECONDS, status_gets: int = 0) -> FlowCounts:
+    """The lean happy one-SMS flow of issue 8 (statemachine/carrier_auth.asl.json), as measured
+    with 2 collection polls and extended to ``polls`` polls.
 
-    Step Functions: Begin -> Route -> CarrierInput -> Route -> Collect -> Finish -> Ended (7
-    transitions). Collection polls run outside Step Functions: ``Collect`` is
-    sqs:sendMessage.waitForTaskToken; CollectFunction polls once per receive of the task's
-    message, then SendTaskSuccess or sets the message's visibility to PollIntervalSeconds.
+    Step Functions: Begin -> Route -> CarrierInput -> Route -> Collect -> Finish (6 transitions;
+    ``Ended`` is not on the happy path). Collection polls run outside Step Functions: ``Collect``
+    is sqs:sendMessage.waitForTaskToken (DelaySeconds = PollIntervalSeconds); CollectFunction
+    polls once per receive of the task's message, then SendTaskSuccess (and the message is
+    deleted) or sets the message's visibility to PollIntervalSeconds.
 
-    Per flow: Lambda 6 + 1 per poll (Start, SubmitCode, Carrier x3 - begin with the identity
-    pre-check and login, input, finish -, Callback; a batch of up to 10 messages shares one
-    Collect invocation at load, so this is an upper bound); DynamoDB 28 + 2 per poll (17
-    consistent session reads, 9 session writes, 2 idempotency writes; each poll reads the
-    session and writes ``polls`` / ``provider_state`` back); KMS 11; SQS 4 + 2 per poll (receive,
-    ChangeMessageVisibility); EventBridge 1; API 2 (+ status GETs). Units from the measured item
-    sizes above. Billed seconds are planning figures: the facades wait ~1 s for the next
-    checkpoint, a provider poll takes ``poll_seconds``."""
-    session_reads = 17 + polls + status_gets
-    session_writes, idempotency_writes = 9 + polls, 2
-    rru = session_reads * read_units(SESSION_ITEM_BYTES_FINAL)
-    wru = (session_writes * write_units(SESSION_ITEM_BYTES_FINAL)
-           + idempotency_writes * write_units(IDEMPOTENCY_ITEM_BYTES))
+    Per poll: 1 CollectFunction invocation (a batch of up to 10 messages shares one at load, so
+    this is an upper bound), 1 consistent session read (1 RRU) and no write while it only learns
+    "still running" (``flow.collect_poll`` writes when the provider state changes or the poll
+    decides: with Juxinli the first poll caches the report token and the deciding poll writes,
+    both in the measured 24 WRU), 2 SQS requests (a receive, ChangeMessageVisibility or the
+    delete). SQS also has the Collect state's SendMessage and the callback queue's 3 (EventBridge's
+    delivery, the receive, the delete): the measurement counted 7 at 2 polls, without
+    EventBridge's delivery, which moto makes internally. A status GET adds 1 API request, 1
+    StatusFunction invocation and 1 consistent read."""
+    if polls < 1:
+        raise ValueError("a collecting flow polls at least once")
+    read = read_units(SESSION_ITEM_BYTES_FINAL)
+    write = write_units(SESSION_ITEM_BYTES_FINAL)
+    rru = MEASURED_RRU + (polls - MEASURED_POLLS) * read + status_gets * read
+    # one poll alone both learns the report token and decides: one session write less
+    wru = MEASURED_WRU - (MEASURED_POLLS - min(polls, MEASURED_POLLS)) * write
     invocations = {
         "StartFunction": 1, "SubmitCodeFunction": 1,
         "CarrierFunction": 3,  # begin (identity pre-check + login), input, finish
         "CollectFunction": polls, "CallbackFunction": 1,
     }
-    seconds = {
-        "StartFunction": 1.0, "SubmitCodeFunction": 1.0, "CarrierFunction": 2.0,
-        "CollectFunction": polls * poll_seconds, "CallbackFunction": 0.3,
-    }
+    seconds = {**MEASURED_SECONDS, "CollectFunction": FIRST_POLL_EXTRA_SECONDS + polls * poll_seconds}
     if status_gets:
         invocations["StatusFunction"] = status_gets
         seconds["StatusFunction"] = 0.05 * status_gets
     return FlowCounts(
-        transitions=7, lambda_invocations=invocations, lambda_billed_seconds=seconds,
-        dynamodb_read_units=rru, dynamodb_write_units=wru, kms_requests=11,
+        transitions=MEASURED_TRANSITIONS, lambda_invocations=invocations, lambda_billed_seconds=seconds,
+        dynamodb_read_units=rru, dynamodb_write_units=wru, kms_requests=MEASURED_KMS,
         sqs_requests=4 + 2 * polls, eventbridge_events=1, api_requests=2 + status_gets,
     )
 
 
+def _print_estimate(counts: FlowCounts, region: str, template: str) -> Estimate:
+    est = estimate(counts, region, template)
+    sym = PRICES[region]["symbol"]
+    print(f"\n  {region} ({est.currency}, partition {PRICES[region]['partition']}), per 1,000 flows:")
+    for line in est.lines:
+        print(f"    {line}")
+    share = ", ".join(f"{k} {v / est.total_per_1000:.0%}" for k, v in
+                      sorted(est.per_service.items(), key=lambda kv: -kv[1]))
+    print(f"    Total: {_money(est.total_per_1000, sym)} per 1,000 flows ({share})")
+    return est
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.cost", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--polls", type=int, default=20, help="collection polls per flow (MaxCollectPolls)")
-    parser.add_argument("--poll-seconds", type=float, default=0.5, help="billed seconds of one poll")
+    parser.add_argument("--polls", type=int, action="append",
+                        help="collection polls per flow, repeatable (default: 2 as measured, 20 = MaxCollectPolls)")
+    parser.add_argument("--poll-seconds", type=float, default=POLL_SECONDS, help="billed seconds of one poll")
     parser.add_argument("--status-gets", type=int, default=0, help="GET /carrier/auth/{id} per flow")
     parser.add_argument("--region", action="append", help="us-east-1, cn-north-1 (default: both)")
     parser.add_argument("--template", default="template.yaml")
     parser.add_argument("--prices", action="store_true", help="print the price table with sources")
     args = parser.parse_args(argv)
 
-    counts = example_counts(args.polls, args.poll_seconds, args.status_gets)
+    regions = args.region or ["us-east-1", "cn-north-1"]
     specs = function_specs(args.template)
     print(f"Prices: list prices, first tier, no free tier, checked {PRICES_AS_OF}.")
     print("Functions (template.yaml, Globals applied): "
           + ", ".join(f"{n} {s.memory_mb} MB {s.architecture}" for n, s in sorted(specs.items())))
-    print(f"Example: lean happy one-SMS flow, {args.polls} collection polls, {args.status_gets} status GETs:")
-    print(f"  {counts}")
-    for region in args.region or ["us-east-1", "cn-north-1"]:
-        est = estimate(counts, region, args.template)
-        sym = PRICES[region]["symbol"]
-        print(f"\n{region} ({est.currency}, partition {PRICES[region]['partition']}), per 1,000 flows:")
-        for line in est.lines:
-            print(f"  {line}")
-        share = ", ".join(f"{k} {v / est.total_per_1000:.0%}" for k, v in
-                          sorted(est.per_service.items(), key=lambda kv: -kv[1]))
-        print(f"  Total: {_money(est.total_per_1000, sym)} per 1,000 flows ({share})")
-        for note in est.notes:
-            print(f"  note: {note}")
+    totals: list[tuple[int, dict[str, Estimate]]] = []
+    for polls in args.polls or [MEASURED_POLLS, 20]:
+        counts = example_counts(polls, args.poll_seconds, args.status_gets)
+        what = "as measured" if polls == MEASURED_POLLS else (
+            "production collection, MaxCollectPolls" if polls == 20 else "measured flow, polls changed")
+        print(f"\nExample: lean happy one-SMS flow, {polls} collection poll{'' if polls == 1 else 's'} ({what}), "
+              f"{args.status_gets} status GETs:")
+        print(f"  {counts}")
+        totals.append((polls, {region: _print_estimate(counts, region, args.template) for region in regions}))
+    print("\nSummary, per 1,000 flows:")
+    for polls, by_region in totals:
+        print(f"  {polls:>3} polls: " + ", ".join(
+            f"{region} {_money(est.total_per_1000, PRICES[region]['symbol'])}" for region, est in by_region.items()))
+    notes = list(dict.fromkeys(n for _, by_region in totals for est in by_region.values() for n in est.notes))
+    if notes:
+        print("Notes:")
+        for note in notes:
+            print(f"  {note}")
     if args.prices:
         for region, table in PRICES.items():
             print(f"\n{region} ({table['currency']}):")
