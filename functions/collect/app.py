@@ -28,7 +28,7 @@ from carrier_auth.providers.base import ProviderError
 from carrier_auth.retry import queue_url
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=("botocore", "requests"))  # what X-Ray patches: the libraries this function calls through
 metrics = Metrics()
 # Every record still collecting is a "failure": a batch of them is the normal case, not an error.
 processor = AsyncBatchProcessor(event_type=EventType.SQS, raise_on_entire_batch_failure=False)

@@ -16,4 +16,5 @@ lambda_handler = api_function(
     "/identity/realname",
     partial(facade.identity_check, PROVIDER),
     metric="IdentityCheck",
+    traced=("botocore", "requests"),
 )

@@ -10,7 +10,7 @@ from aws_lambda_powertools import Logger, Tracer
 from carrier_auth import flow
 
 logger = Logger()
-tracer = Tracer()
+tracer = Tracer(patch_modules=("botocore",))  # what X-Ray patches: the libraries this function calls through
 
 
 @logger.inject_lambda_context(clear_state=True)

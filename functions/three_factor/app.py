@@ -16,4 +16,5 @@ lambda_handler = api_function(
     "/identity/three-factor",
     partial(facade.identity_check, PROVIDER),
     metric="IdentityCheck",
+    traced=("botocore", "requests"),
 )

@@ -28,16 +28,12 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from botocore.exceptions import ClientError
 
-from . import aws, codes, crypto, identity, numbers, sessions, tenants, urlguard
+from . import aws, codes, crypto, identity, numbers, sessions, tenants, urlguard, validation
 from .config import get_settings
 from .envelope import envelope, guide, task_data
 from .errors import ApiError
 from .providers.base import Identity, ProviderError
 from .validation import (
-    IdentityRequest,
-    StartRequest,
-    SubmitRequest,
-    TaskRequest,
     identity_guide_code,
     load_json,
     normalise_id_number,
@@ -106,7 +102,7 @@ def _own_session(task_id: str, tenant: str) -> dict[str, Any]:
 # ---------------------------------------------------------------- start
 def start(body: str | None, tenant: str) -> tuple[int, dict]:
     owner = _tenant(tenant)
-    req: StartRequest = parse(StartRequest, body)
+    req = parse(validation.StartRequest, body)  # the models (pydantic) load on first use
     bad = identity_guide_code(req.mobile_no, req.identity_card, req.name)
     if bad:
         return 200, guide("", bad)
@@ -172,7 +168,7 @@ def start(body: str | None, tenant: str) -> tuple[int, dict]:
 
 
 # ---------------------------------------------------------------- submit / resend
-def _bind(req: TaskRequest, session: dict[str, Any]) -> None:
+def _bind(req: validation.TaskRequest, session: dict[str, Any]) -> None:
     """A call on a task must come for the same user, phone and id number that started it.
 
     The answer does not say which field differs, and every field is compared (in constant
@@ -262,14 +258,14 @@ def register_lambda_context(context: Any) -> None:
 
 
 def signal(action: str, body: str | None, tenant: str) -> tuple[int, dict]:
-    model = SubmitRequest if action == "submit" else TaskRequest
+    model = validation.SubmitRequest if action == "submit" else validation.TaskRequest
     req = parse(model, body)
     logger.append_keys(task_id=req.task_id)
     session = _own_session(req.task_id, tenant)
     _bind(req, session)
     key = {"task_id": req.task_id, "traceId": req.traceId, "action": action, "digest": _body_digest(body or "")}
     run = _idempotency()[0]
-    code = req.auth_code if isinstance(req, SubmitRequest) else None
+    code = req.auth_code if isinstance(req, validation.SubmitRequest) else None
     deadline = _deadline()
     delay = 0.05
     while True:
@@ -296,7 +292,7 @@ def status(task_id: str, tenant: str) -> tuple[int, dict]:
 # ---------------------------------------------------------------- identity checks as APIs
 def identity_check(provider: str, body: str | None, tenant: str) -> tuple[int, dict]:
     """POST /identity/three-factor and /identity/realname: validate, check (cache first), answer."""
-    req: IdentityRequest = parse(IdentityRequest, body)
+    req = parse(validation.IdentityRequest, body)
     bad = identity_guide_code(req.mobile_no, req.identity_card, req.name)
     if bad:  # never pay for a doomed call
         return 200, guide("", bad)

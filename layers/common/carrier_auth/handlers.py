@@ -58,13 +58,16 @@ def api_function(
     answer: Answer,
     metric: str | None = None,
     on_context: Callable[[Any], None] | None = None,
+    traced: tuple[str, ...] = ("botocore",),
 ) -> Callable[[dict, Any], Any]:
     """A Lambda handler serving ``method path`` with ``answer(body, tenant, **path_params)``.
 
-    ``on_context`` sees the Lambda context first (e.g. Powertools idempotency's timeout guard).
+    ``on_context`` sees the Lambda context first (e.g. Powertools idempotency's timeout guard);
+    ``traced``: the libraries X-Ray patches (each patch is import time on a cold start: only
+    the ones the function calls through - AWS for every facade, ``requests`` for upstreams).
     """
     logger = Logger()
-    tracer = Tracer()
+    tracer = Tracer(patch_modules=traced)
     metrics = Metrics()
 
     @tracer.capture_method(capture_response=False)
