@@ -41,6 +41,9 @@ bench: install ## measurements, not tests: see bench/README.md
 	$(PY) -m bench.happy_flow
 	$(PY) -m bench.identity_cache
 	$(PY) -m bench.direct_vs_gateway
+	$(PY) -m bench.cold_start
+	$(PY) -m bench.concurrency
+	$(PY) -m bench.cost
 
 clean:
 	rm -rf $(VENV) .aws-sam

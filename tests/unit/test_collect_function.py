@@ -49,6 +49,7 @@ def handler(env: SandboxProviders, monkeypatch: pytest.MonkeyPatch) -> tuple[Mod
     monkeypatch.setattr(flow, "resume", lambda token, output=None, error=None: resumed.append((token, output, error)))
     monkeypatch.setenv("POLL_INTERVAL_SECONDS", "0")  # the next poll at once: the test receives it again
     monkeypatch.setenv("POWERTOOLS_METRICS_NAMESPACE", "CarrierAuth")
+    monkeypatch.setenv("UPSTREAM_TIMEOUT_SECONDS", "10")  # no late answers here: a busy machine must not make one
     return _load_handler(), resumed
 
 
