@@ -13,7 +13,9 @@ signed callback must reach the stack's receiver. Reports:
   measured apart and left out of the stack's figure,
 - invocations and billed duration per function (``FunctionRegistry.stats()``).
 
-Usage: ``PYTHONPATH=layers/common:. .venv/bin/python -m bench.concurrency`` (BENCH_FLOWS=100 ...).
+Usage: ``PYTHONPATH=layers/common:. .venv/bin/python -m bench.concurrency``; BENCH_FLOWS (200),
+BENCH_CONCURRENCY (at most this many flows at once; 1 = one after the other, through warm
+environments). The stack's own settings apply (CARRIER_AUTH_LOCAL_MAX_ENVIRONMENTS, ...).
 Linux only (reads /proc).
 """
 
@@ -30,7 +32,12 @@ from dataclasses import dataclass, field
 import requests
 
 FLOWS = int(os.environ.get("BENCH_FLOWS", "200"))
-HTTP_TIMEOUT = 90  # over the facades' 20 s wait and the functions' 30 s Timeout
+# at most this many flows at once (the others wait for one to end): BENCH_CONCURRENCY=1 measures
+# the cost of a flow through warm environments, without the cost of concurrency
+CONCURRENCY = int(os.environ.get("BENCH_CONCURRENCY", "0")) or FLOWS
+# over the facades' 20 s wait and the functions' 30 s Timeout, and the time a request may queue
+# for a free execution environment (beyond CARRIER_AUTH_LOCAL_MAX_ENVIRONMENTS per function)
+HTTP_TIMEOUT = 300
 CALLBACK_SECONDS = 180
 TICK = os.sysconf("SC_CLK_TCK")
 STILL_PROCESSING = "处理中"
@@ -116,6 +123,7 @@ class Flow:
     start_seconds: float | None = None
     submit_seconds: float | None = None
     task_id: str | None = None
+    submitted: bool = False  # answered 105: its callback is due
     errors: list[str] = field(default_factory=list)
     still_processing: int = 0
     client_cpu: float = 0.0
@@ -136,51 +144,58 @@ def _settle(http: requests.Session, stack, answer: dict, done, flow: Flow) -> di
     return answer
 
 
-def run_flow(stack, flow: Flow, together: threading.Barrier) -> None:
+def run_flow(stack, flow: Flow, together: threading.Barrier, slots: threading.Semaphore) -> None:
     cpu = time.thread_time()
     http = requests.Session()
     http.headers["x-api-key"] = stack.api_key
     try:
         together.wait()
-        body = {
-            "userId": f"bench-{flow.index}-{uuid.uuid4().hex[:8]}", "mobile_no": "13800138000",
-            "identity_card": "11010519491231002X", "name": "张三", "password": "bench-pass",
-            "submitTime": int(time.time() * 1000),
-            "callback_set": {"callback_url": stack.receiver.url, "token": f"bench-{flow.index}"},
-        }
-        began = time.perf_counter()
-        resp = http.post(stack.api_url + "/carrier/auth", json=body, timeout=HTTP_TIMEOUT)
-        flow.start_seconds = time.perf_counter() - began
-        first = resp.json()
-        flow.task_id = (first.get("data") or {}).get("task_id")
-        if _still_processing(first):
-            flow.still_processing += 1
-            flow.errors.append("start answered 处理中")
-            first = _settle(http, stack, first, lambda a: a["data"].get("guide_code") == "90001", flow)
-        elif resp.status_code != 200 or first.get("code") != "104" or first["data"].get("guide_code") != "90001":
-            flow.errors.append(f"start: HTTP {resp.status_code} {first}")
-            return
-        if not first.get("trace_id") or not flow.task_id:
-            flow.errors.append(f"start without trace_id or task_id: {first}")
-            return
-        submit = {**{k: body[k] for k in ("userId", "mobile_no", "identity_card")},
-                  "submitTime": int(time.time() * 1000),
-                  "traceId": first["trace_id"], "task_id": flow.task_id, "auth_code": "123456"}
-        began = time.perf_counter()
-        resp = http.post(stack.api_url + "/carrier/auth/code", json=submit, timeout=HTTP_TIMEOUT)
-        flow.submit_seconds = time.perf_counter() - began
-        second = resp.json()
-        if _still_processing(second):
-            flow.still_processing += 1
-            flow.errors.append("submit answered 处理中")
-            _settle(http, stack, second, lambda a: a.get("code") == "105", flow)
-        elif resp.status_code != 200 or second.get("code") != "105":
-            flow.errors.append(f"submit: HTTP {resp.status_code} {second}")
+        with slots:
+            _journey(stack, flow, http)
     except Exception as exc:  # noqa: BLE001 - every failure is a result here
         flow.errors.append(f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=3)}")
     finally:
         http.close()
         flow.client_cpu = time.thread_time() - cpu
+
+
+def _journey(stack, flow: Flow, http: requests.Session) -> None:
+    """Start, expect 90001, submit the code, expect 105 (the callback is awaited by main)."""
+    body = {
+        "userId": f"bench-{flow.index}-{uuid.uuid4().hex[:8]}", "mobile_no": "13800138000",
+        "identity_card": "11010519491231002X", "name": "张三", "password": "bench-pass",
+        "submitTime": int(time.time() * 1000),
+        "callback_set": {"callback_url": stack.receiver.url, "token": f"bench-{flow.index}"},
+    }
+    began = time.perf_counter()
+    resp = http.post(stack.api_url + "/carrier/auth", json=body, timeout=HTTP_TIMEOUT)
+    flow.start_seconds = time.perf_counter() - began
+    first = resp.json()
+    flow.task_id = (first.get("data") or {}).get("task_id")
+    if _still_processing(first):
+        flow.still_processing += 1
+        flow.errors.append("start answered 处理中")
+        first = _settle(http, stack, first, lambda a: a["data"].get("guide_code") == "90001", flow)
+    elif resp.status_code != 200 or first.get("code") != "104" or first["data"].get("guide_code") != "90001":
+        flow.errors.append(f"start: HTTP {resp.status_code} {first}")
+        return
+    if not first.get("trace_id") or not flow.task_id:
+        flow.errors.append(f"start without trace_id or task_id: {first}")
+        return
+    submit = {**{k: body[k] for k in ("userId", "mobile_no", "identity_card")},
+              "submitTime": int(time.time() * 1000),
+              "traceId": first["trace_id"], "task_id": flow.task_id, "auth_code": "123456"}
+    began = time.perf_counter()
+    resp = http.post(stack.api_url + "/carrier/auth/code", json=submit, timeout=HTTP_TIMEOUT)
+    flow.submit_seconds = time.perf_counter() - began
+    second = resp.json()
+    if _still_processing(second):
+        flow.still_processing += 1
+        flow.errors.append("submit answered 处理中")
+        second = _settle(http, stack, second, lambda a: a.get("code") == "105", flow)
+    elif resp.status_code != 200 or second.get("code") != "105":
+        flow.errors.append(f"submit: HTTP {resp.status_code} {second}")
+    flow.submitted = second.get("code") == "105"
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -191,7 +206,8 @@ def _percentile(values: list[float], q: float) -> float:
 def _ms(values: list[float]) -> str:
     if not values:
         return "n/a"
-    return f"p50 {statistics.median(values) * 1000:.0f} ms, p95 {_percentile(values, 0.95) * 1000:.0f} ms, max {max(values) * 1000:.0f} ms"
+    p50, p95 = statistics.median(values) * 1000, _percentile(values, 0.95) * 1000
+    return f"p50 {p50:.0f} ms, p95 {p95:.0f} ms, max {max(values) * 1000:.0f} ms"
 
 
 def main() -> None:
@@ -200,7 +216,8 @@ def main() -> None:
     stack = EmbeddedStack(api_port=0, moto_port=0, poll_interval=0).start()
     flows = [Flow(i) for i in range(FLOWS)]
     together = threading.Barrier(FLOWS + 1, timeout=120)
-    threads = [threading.Thread(target=run_flow, args=(stack, f, together), daemon=True) for f in flows]
+    slots = threading.Semaphore(CONCURRENCY)
+    threads = [threading.Thread(target=run_flow, args=(stack, f, together, slots), daemon=True) for f in flows]
     cpu = TreeCpu()
     try:
         stats_before = stack.registry.stats() if hasattr(stack.registry, "stats") else {}
@@ -214,11 +231,10 @@ def main() -> None:
         answered = time.perf_counter() - began
         deadline = time.monotonic() + CALLBACK_SECONDS
         missing = 0
-        for flow in flows:
-            if flow.task_id and not any("submit" in e or "start" in e for e in flow.errors):
-                if stack.receiver.wait_for(flow.task_id, timeout=max(0.1, deadline - time.monotonic())) is None:
-                    flow.errors.append("no callback")
-                    missing += 1
+        for flow in (f for f in flows if f.submitted):
+            if stack.receiver.wait_for(flow.task_id, timeout=max(0.1, deadline - time.monotonic())) is None:
+                flow.errors.append("no callback")
+                missing += 1
         wall = time.perf_counter() - began
         # the callback function records the delivery after the receiver answered: let it finish
         quiet = time.monotonic() + 30
@@ -232,7 +248,7 @@ def main() -> None:
     errors = [f for f in flows if f.errors]
     client = sum(f.client_cpu for f in flows)
     stack_cpu = used["main"] - client + used["children"]
-    print(f"flows: {FLOWS} (max environments per function {stack.max_environments})")
+    print(f"flows: {FLOWS}, at most {CONCURRENCY} at once (max environments per function {stack.max_environments})")
     print(f"errors: {len(errors)} flows ({missing} without callback)")
     for f in errors[:5]:
         print(f"  flow {f.index}: {f.errors[0][:300]}")
@@ -253,7 +269,7 @@ def main() -> None:
 
 
 def _busy(stack) -> bool:
-    """Whether any task is still working or a callback is still queued."""
+    """Whether a callback is still queued or being delivered."""
     attrs = stack.client("sqs").get_queue_attributes(
         QueueUrl=stack.queues["CallbackQueue"],
         AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],

@@ -6,7 +6,9 @@ CARRIER_AUTH_API_KEY_2 (dev-api-key-2) / CARRIER_AUTH_CALLBACK_SECRET_2 (dev-cal
 Environment: CARRIER_AUTH_INPUT_TIMEOUT_SECONDS (300), CARRIER_AUTH_POLL_INTERVAL_SECONDS (1),
 CARRIER_AUTH_UPSTREAM_TIMEOUT_SECONDS (5), CARRIER_AUTH_API_PORT (3000),
 CARRIER_AUTH_MOTO_PORT (5000), CARRIER_AUTH_CALLBACK_PORT (3001),
-CARRIER_AUTH_LOCAL_MAX_ENVIRONMENTS (200 execution environments per function).
+CARRIER_AUTH_LOCAL_MAX_ENVIRONMENTS (execution environments per function: 10 per CPU),
+CARRIER_AUTH_LOCAL_FUNCTION_NICE (10: the environments' CPU priority below the stack's own
+process; the API functions' 5 lower still; 0 = all alike).
 """
 
 from __future__ import annotations

@@ -12,6 +12,7 @@ import base64
 import json
 import logging
 import re
+import socket
 import threading
 import time
 import uuid
@@ -82,6 +83,10 @@ class LocalApiGateway:
             def log_message(self, fmt, *args):  # noqa: ANN001 - no request lines with query strings
                 return
 
+            def setup(self) -> None:
+                super().setup()
+                self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
             def parse_request(self) -> bool:
                 if not super().parse_request():
                     return False
@@ -107,9 +112,15 @@ class LocalApiGateway:
                 if self.close_connection:
                     self.send_header("Connection", "close")
                 self.send_header("Content-Length", str(len(body)))
-                self.end_headers()
-                if self.command != "HEAD":
-                    self.wfile.write(body)
+                # headers and body in one write: on a kept-alive connection a second small write
+                # would wait for the client's delayed ACK (Nagle), 40 ms per answer
+                payload = body if self.command != "HEAD" else b""
+                if hasattr(self, "_headers_buffer"):
+                    self._headers_buffer.append(b"\r\n" + payload)
+                    self.flush_headers()
+                else:  # nothing buffered (an HTTP/0.9 request line): as http.server writes it
+                    self.end_headers()
+                    self.wfile.write(payload)
 
             def _refusal(self) -> HTTPStatus | None:
                 """Why the request is refused before its body is read, if it is."""

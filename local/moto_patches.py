@@ -6,11 +6,16 @@ for hundreds of concurrent flows in one process.
 - ``serialise_moto_dynamodb``: DynamoDB's per-request atomicity (conditional writes, reads
   that never see half an update).
 - ``cache_asl_programs``: parse a state machine's definition once, not once per execution.
+- ``cache_json_paths``: parse each JSONPath of the definition once, not at every use.
 - ``fast_dynamodb_responses``: item operations' answers as JSON directly.
 - ``lock_moto_routers``: moto builds a service's request router on first use, unguarded.
 - ``cache_moto_modules``: moto lists its own package directory on every request.
+- ``lighten_moto_dispatch``: per request, moto lists its handler's methods (``inspect``), and
+  builds its request id one random character at a time.
 - ``reuse_interpreter_clients``: the interpreter creates a boto3 client for every task it runs.
 - ``warm_moto``: load the service models and routers before the first burst of requests.
+- ``MotoServer``: moto's server with HTTP/1.1 keep-alive (werkzeug's closes every connection).
+- ``ready_executions_only``: task tokens are looked up among executions that have started.
 - ``early_task_token_outcomes``: a waitForTaskToken task with HeartbeatSeconds completes when
   its token was returned during the invocation itself, as in AWS.
 
@@ -36,10 +41,13 @@ def install() -> None:
     patch_execution_status_events()
     serialise_moto_dynamodb()
     cache_asl_programs()
+    cache_json_paths()
     fast_dynamodb_responses()
     lock_moto_routers()
     early_task_token_outcomes()
+    ready_executions_only()
     cache_moto_modules()
+    lighten_moto_dispatch()
     reuse_interpreter_clients()
     warm_moto()
 
@@ -134,6 +142,47 @@ def cache_asl_programs() -> None:
     ExecutionWorker._get_evaluation_entrypoint = _mark(_get_evaluation_entrypoint)
 
 
+def ready_executions_only() -> None:
+    """SendTaskSuccess / Failure / Heartbeat look for the token in every running execution's
+    evaluation environment, which an execution gets only once its worker thread has begun: a
+    token call that arrives while any other execution is just starting fails with a 500
+    (AttributeError on None), and under a burst of starts botocore's retries can all land in
+    such windows - a step then fails for no reason of its own. An execution without an
+    environment holds no token yet: those lookups skip it (they are the only callers)."""
+    from moto.stepfunctions.parser.models import StepFunctionsParserBackend
+
+    original = StepFunctionsParserBackend._get_executions
+    if _patched(original):
+        return
+
+    def _get_executions(self, execution_status=None):  # noqa: ANN001, ANN202
+        executions = original(self, execution_status)
+        return [e for e in executions if getattr(getattr(e, "exec_worker", None), "env", None) is not None]
+
+    StepFunctionsParserBackend._get_executions = _mark(_get_executions)
+
+
+def cache_json_paths() -> None:
+    """The interpreter parses a state's JSONPaths (InputPath, "x.$" parameters, ResultPath,
+    ResultSelector, Choice variables) every time it evaluates them, and EventBridge its input
+    paths for every event it delivers, with a PLY parser built each time: milliseconds per
+    path. A parsed path is an immutable tree (``find`` / ``update_or_create`` only read it):
+    parse each text once."""
+    from functools import lru_cache
+
+    import jsonpath_ng
+    import jsonpath_ng.ext
+    from moto.stepfunctions.parser.asl.component.common.path import result_path
+    from moto.stepfunctions.parser.asl.utils import json_path
+
+    # the libraries' own (moto's EventBridge imports it at each use), then moto's imported names
+    for module in (jsonpath_ng, jsonpath_ng.ext):
+        if not _patched(module.parse):
+            module.parse = _mark(lru_cache(maxsize=4096)(module.parse))
+    json_path.parse = jsonpath_ng.ext.parse
+    result_path.parse = jsonpath_ng.parse
+
+
 def _settle_heap_keys(program: Any) -> None:
     """Give every component of ``program`` its heap key now (they are set on first use)."""
     from moto.stepfunctions.parser.asl.component.component import Component
@@ -192,6 +241,32 @@ def cache_moto_modules() -> None:
         return modules
 
     backends.list_of_moto_modules = _mark(list_of_moto_modules)
+
+
+def lighten_moto_dispatch() -> None:
+    """What moto's request dispatch redoes for every request though it never changes: the
+    handler class's method names (``inspect.getmembers`` over a few hundred attributes), the
+    action's snake_case name; and its 52-character request id drawn one ``choice`` at a time
+    (the same characters from the same random source, drawn at once)."""
+    import string
+    from functools import lru_cache
+
+    from moto.core import responses
+    from moto.moto_api._internal import mock_random
+
+    if _patched(responses.method_names_from_class):
+        return
+    responses.method_names_from_class = _mark(lru_cache(maxsize=None)(responses.method_names_from_class))
+    responses.camelcase_to_underscores = _mark(lru_cache(maxsize=4096)(responses.camelcase_to_underscores))
+    alphabet = string.ascii_letters + string.digits
+
+    def gen_amzn_requestid_long(headerdict: dict[str, Any] | None = None) -> str:
+        request_id = "".join(mock_random.choices(alphabet, k=52))
+        if isinstance(headerdict, dict):
+            headerdict["x-amzn-requestid"] = request_id
+        return request_id
+
+    responses.gen_amzn_requestid_long = _mark(gen_amzn_requestid_long)
 
 
 def reuse_interpreter_clients() -> None:
@@ -260,6 +335,127 @@ def warm_moto(services: tuple[str, ...] = WARM_SERVICES) -> None:
     for service in services:
         model = get_service_model(service)
         get_service_router(service)._get_router(model.protocol)  # noqa: SLF001
+
+
+class MotoServer:
+    """moto's server (its WSGI app and request handler, as ``ThreadedMotoServer`` runs them),
+    with HTTP/1.1 keep-alive: werkzeug's development server answers every request with
+    "Connection: close", so each AWS call of every environment (and every poll of a waiting
+    facade) paid a new TCP connection and a new server thread."""
+
+    def __init__(self, host: str, port: int) -> None:
+        self.host, self.port = host, port
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> "MotoServer":
+        from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+        from werkzeug.serving import make_server
+
+        app = DomainDispatcherApplication(create_backend_app)
+        self._server = make_server(self.host, self.port, app, threaded=True, request_handler=_keep_alive_handler())
+        self._thread = threading.Thread(target=self._server.serve_forever, name="moto-server", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._thread.join(timeout=10)
+            self._server = None
+
+
+_HANDLER: Any = None
+
+
+def _keep_alive_handler() -> type:
+    """moto's request handler (its environ: headers with underscores kept), answering as an
+    HTTP/1.1 server that keeps the connection open. werkzeug's development server closes
+    every connection: after each answer it reads whatever the client sends next (to discard
+    an unread body), which with keep-alive would be the next request, and it waits 10 ms for
+    it. Here the body is read whole before the application runs (AWS calls have small bodies),
+    the answer is sent with its Content-Length, and a chunked request closes its connection."""
+    global _HANDLER
+    if _HANDLER is not None:
+        return _HANDLER
+    import io
+    import socket
+
+    from moto.moto_server.werkzeug_app import MotoRequestHandler
+
+    class KeepAliveMotoRequestHandler(MotoRequestHandler):
+        protocol_version = "HTTP/1.1"
+        timeout = 600  # an idle connection's thread ends after this
+
+        def setup(self) -> None:
+            super().setup()
+            self.connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+        def make_environ(self) -> dict[str, Any]:
+            environ = super().make_environ()
+            if environ.get("wsgi.input_terminated"):  # chunked: read as it comes, then close
+                self.close_connection = True
+            else:
+                length = environ.get("CONTENT_LENGTH") or ""
+                body = self.rfile.read(int(length)) if length.isdigit() and int(length) else b""
+                environ["wsgi.input"] = io.BytesIO(body)
+            return environ
+
+        def run_wsgi(self) -> None:
+            if self.headers.get("Expect", "").lower().strip() == "100-continue":
+                self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+            self.environ = environ = self.make_environ()
+            answer: list[Any] = []
+            chunks: list[bytes] = []
+
+            def start_response(status: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Callable:
+                if exc_info is not None and answer:
+                    raise exc_info[1].with_traceback(exc_info[2])
+                answer[:] = [status, headers]
+                return chunks.append
+
+            try:
+                result = self.server.app(environ, start_response)
+                try:
+                    chunks.extend(result)
+                finally:
+                    if hasattr(result, "close"):
+                        result.close()
+            except Exception:  # what werkzeug answers (and logs, to its muted logger): a plain 500
+                logging.getLogger("werkzeug").exception("moto failed to answer %s %s", self.command, self.path)
+                answer[:] = ["500 INTERNAL SERVER ERROR", [("Content-Type", "text/plain")]]
+                chunks[:] = [b"Internal Server Error"]
+                self.close_connection = True
+            status, headers = answer
+            code, _, reason = status.partition(" ")
+            body = b"".join(chunk if isinstance(chunk, bytes) else chunk.encode() for chunk in chunks)
+            self.send_response(int(code), reason)
+            length = str(len(body))
+            for name, value in headers:
+                lower = name.lower()
+                if lower == "content-length" and self.command == "HEAD":
+                    length = value
+                elif lower not in ("content-length", "connection", "transfer-encoding"):
+                    self.send_header(name, value)
+            if self.close_connection:
+                self.send_header("Connection", "close")
+            self.send_header("Content-Length", length)
+            # headers and body in one write: two small writes on a kept-alive connection would
+            # wait for the client's delayed ACK (Nagle), 40 ms per request
+            payload = body if self.command != "HEAD" else b""
+            if hasattr(self, "_headers_buffer"):
+                self._headers_buffer.append(b"\r\n" + payload)
+                self.flush_headers()
+            else:
+                self.end_headers()
+                self.wfile.write(payload)
+
+        def log_request(self, *args: Any, **kwargs: Any) -> None:
+            return  # werkzeug's request log is switched off in the stack anyway
+
+    _HANDLER = KeepAliveMotoRequestHandler
+    return _HANDLER
 
 
 # ---------------------------------------------------------------- DynamoDB

@@ -4,7 +4,7 @@ Each function runs in execution environments: separate processes that see only t
 own environment variables (the template's Globals and its own, the local AWS settings,
 PYTHONPATH = its code and its layer). An environment serves one invocation at a time;
 concurrent invocations get more environments, up to ``max_environments`` (the stack's
-CARRIER_AUTH_LOCAL_MAX_ENVIRONMENTS, 200), beyond which they wait for a free one. Starting a
+CARRIER_AUTH_LOCAL_MAX_ENVIRONMENTS, 10 per CPU), beyond which they wait for a free one. Starting a
 Python process per environment costs a second of imports, so each function has a fork server
 (``local/worker.py``, a "zygote") that imports the handler once and forks environments on
 request. The template's Timeout is enforced: an invocation that runs longer has its
@@ -257,7 +257,9 @@ class LocalFunction:
         self.relay = relay or LogRelay()
         self.max_environments = max_environments
         # the fork server's options: AWS services to parse before forking, environments' priority
-        self.worker_options = ([f"--preload={','.join(preload)}"] if preload else []) + ([f"--nice={nice}"] if nice else [])
+        self.worker_options = [f"--preload={','.join(preload)}"] if preload else []
+        if nice:
+            self.worker_options.append(f"--nice={nice}")
         self._cond = threading.Condition()
         self._idle: list[Environment] = []
         self._live: set[Environment] = set()
@@ -549,6 +551,17 @@ def policy_services(props: Mapping[str, Any]) -> list[str]:
     return sorted(services)
 
 
+# API functions (the facades) run this much further below the others: a facade mostly waits,
+# reading the session every 40 ms until a step has written the next checkpoint, so when the CPUs
+# are short the steps should get them first - each read a facade makes while a step is starved
+# only makes the step later (measured at 200 flows on 2 CPUs: a fifth less CPU and wall time)
+FACADE_NICE = 5
+
+
+def _serves_api(props: Mapping[str, Any]) -> bool:
+    return any(event.get("Type") == "Api" for event in (props.get("Events") or {}).values())
+
+
 def load_functions(
     template: dict[str, Any],
     resolver: Any,
@@ -581,7 +594,7 @@ def load_functions(
                 relay=relay,
                 max_environments=max_environments,
                 preload=policy_services(props),
-                nice=nice,
+                nice=min(19, nice + FACADE_NICE) if nice and _serves_api(props) else nice,
             )
         )
     return registry

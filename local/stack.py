@@ -72,6 +72,18 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def default_max_environments() -> int:
+    """Execution environments per function when CARRIER_AUTH_LOCAL_MAX_ENVIRONMENTS is not set:
+    10 per CPU. Every environment shares this machine's CPUs (in AWS each has its own), and a
+    new one costs a fifth of a CPU second on its first invocation (lazy imports, first clients),
+    while a waiting facade costs a read every 40 ms: on 2 CPUs, 200 flows at once finish soonest
+    and cheapest with 10-20 environments per function (measured: bench/concurrency.py; 40 cost
+    a quarter more CPU per flow and took longer). Beyond the cap, invocations queue for a free
+    environment, as under reserved concurrency (where AWS would throttle them instead)."""
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return 10 * (cpus or 2)
+
+
 @dataclass(frozen=True)
 class Tenant:
     """An app using the gateway: its API key (and the key's id, as API Gateway names it) and
@@ -127,8 +139,11 @@ class EmbeddedStack:
         self.extra_parameters = parameters or {}
         self.log_stream = log_stream
         # execution environments per function; beyond, invocations wait for a free one
-        self.max_environments = max_environments or env_int("CARRIER_AUTH_LOCAL_MAX_ENVIRONMENTS", 200)
-        # the environments' CPU priority below this process (moto, the interpreter, the gateway)
+        self.max_environments = max_environments or env_int(
+            "CARRIER_AUTH_LOCAL_MAX_ENVIRONMENTS", default_max_environments()
+        )
+        # the environments' CPU priority below this process (moto, the interpreter, the gateway);
+        # the API functions' (waiting facades) 5 lower still: runtime.FACADE_NICE
         self.function_nice = env_int("CARRIER_AUTH_LOCAL_FUNCTION_NICE", 10)
         self.template = load_template()
         self.pollers: list[SqsPoller] = []
@@ -244,7 +259,6 @@ class EmbeddedStack:
     def _start_moto(self) -> None:
         import werkzeug.serving
         from moto.core.config import default_user_config
-        from moto.server import ThreadedMotoServer
 
         # hundreds of concurrent clients (handlers, the interpreter) must not find the backlog full
         werkzeug.serving.BaseWSGIServer.request_queue_size = 1024
@@ -253,9 +267,8 @@ class EmbeddedStack:
             logging.getLogger(name).setLevel(logging.CRITICAL)
         # urllib3 logs full URLs (with provider credentials in query strings) at DEBUG
         logging.getLogger("urllib3").setLevel(logging.WARNING)
-        self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=self.moto_port, verbose=False)
-        self._moto.start()
         moto_patches.install()
+        self._moto = moto_patches.MotoServer("127.0.0.1", self.moto_port).start()
 
     def _client(self, service: str) -> Any:
         return boto3.client(service, region_name=REGION, endpoint_url=self.moto_url)

@@ -9,6 +9,7 @@ stack's own functions and its local API gateway.
 
 from __future__ import annotations
 
+import http.client
 import io
 import json
 import os
@@ -16,6 +17,7 @@ import signal
 import socket
 import threading
 import time
+import uuid
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -192,6 +194,44 @@ def test_invocations_beyond_the_cap_wait_for_a_free_environment():
     assert len({a["pid"] for a in answers}) <= 2
 
 
+def test_invocations_and_their_billed_duration_are_metered_as_lambda_bills_them():
+    """Every invocation that reached the function counts, failed ones too; each bills its
+    duration rounded up to the millisecond, a timed-out one its Timeout."""
+    registry = FunctionRegistry()
+    registry.add(_probe_function())
+    fn = registry.get("ProbeFunction")
+    try:
+        with ThreadPoolExecutor(4) as pool:  # counted from several threads at once
+            list(pool.map(lambda i: registry.invoke("ProbeFunction", {"value": i}), range(8)))
+        with pytest.raises(FunctionError):
+            registry.invoke("ProbeFunction", {"raise": "boom"})
+        with fn.fail_invocations(match={"value": "bad"}), pytest.raises(FunctionError):
+            registry.invoke("ProbeFunction", {"value": "bad"})
+        before = fn.billed_seconds
+        assert registry.invoke_payload("ProbeFunction", json.dumps({"run_seconds": 60}))[1] == "Unhandled"
+    finally:
+        registry.stop()
+    assert fn.invocations == 11
+    assert fn.billed_seconds - before == pytest.approx(PROBE_TIMEOUT)  # the timeout, not the minute
+    assert 0.011 <= before < 2  # at least 1 ms each
+    assert round(fn.billed_seconds * 1000, 6) == round(fn.billed_seconds * 1000)  # whole milliseconds
+    assert registry.stats() == {"ProbeFunction": {"invocations": 11, "billed_seconds": fn.billed_seconds}}
+
+
+@needs_proc
+def test_environments_run_below_the_stack_priority_and_their_fork_server_does_not():
+    registry = FunctionRegistry()
+    registry.add(_probe_function(nice=5))
+    try:
+        pid = registry.invoke("ProbeFunction", {})["pid"]
+        fork_server = int(_stat(pid)[1])
+        ours = os.getpriority(os.PRIO_PROCESS, 0)
+        assert os.getpriority(os.PRIO_PROCESS, pid) == min(19, ours + 5)
+        assert os.getpriority(os.PRIO_PROCESS, fork_server) == ours  # forks promptly under load
+    finally:
+        registry.stop()
+
+
 def test_fault_injection_fails_matching_invocations_only(probe):
     fn = probe.get("ProbeFunction")
     with fn.fail_invocations(match={"value": "bad"}, error_type="RuntimeError", message="step unavailable"):
@@ -252,6 +292,169 @@ def test_function_output_reaches_the_stack_log_stream(api, log_capture):
         assert time.monotonic() < deadline, "the carrier step's log lines never arrived"
         time.sleep(0.05)
     assert '"function_name":"StartFunction"' in log_capture.getvalue()
+
+
+# ---------------------------------------------------------------- moto, as the stack serves it
+def _list_tables(conn: http.client.HTTPConnection) -> http.client.HTTPResponse:
+    conn.request("POST", "/", body="{}", headers={
+        "Content-Type": "application/x-amz-json-1.0", "X-Amz-Target": "DynamoDB_20120810.ListTables",
+        "Authorization": "AWS4-HMAC-SHA256 Credential=testing/20260101/us-east-1/dynamodb/aws4_request, "
+                         "SignedHeaders=host, Signature=0",
+    })
+    return conn.getresponse()
+
+
+def test_the_aws_endpoint_keeps_connections_alive(stack):
+    conn = http.client.HTTPConnection("127.0.0.1", stack.moto_port, timeout=10)
+    try:
+        first = _list_tables(conn)
+        assert first.status == 200 and "TableNames" in json.loads(first.read())
+        assert first.getheader("Connection") != "close"
+        kept = conn.sock
+        second = _list_tables(conn)
+        assert second.status == 200 and "TableNames" in json.loads(second.read())
+        assert conn.sock is kept  # the same connection served both
+    finally:
+        conn.close()
+
+
+def test_concurrent_conditional_writes_have_one_winner(stack):
+    """DynamoDB applies a condition and its write atomically; so does the local endpoint."""
+    ddb = stack.client("dynamodb")
+    name = f"atomic-probe-{uuid.uuid4().hex[:8]}"
+    ddb.create_table(TableName=name, KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+    claimants = 8
+
+    def claim(key: str, who: int, together: threading.Barrier) -> bool:
+        together.wait()
+        try:
+            ddb.update_item(TableName=name, Key={"k": {"S": key}}, UpdateExpression="SET winner = :me",
+                            ConditionExpression="attribute_not_exists(winner)",
+                            ExpressionAttributeValues={":me": {"N": str(who)}})
+            return True
+        except ddb.exceptions.ConditionalCheckFailedException:
+            return False
+
+    try:
+        with ThreadPoolExecutor(claimants) as pool:
+            for key in (f"item-{i}" for i in range(10)):
+                together = threading.Barrier(claimants, timeout=30)
+                won = list(pool.map(claim, [key] * claimants, range(claimants), [together] * claimants))
+                stored = ddb.get_item(TableName=name, Key={"k": {"S": key}}, ConsistentRead=True)["Item"]
+                assert sum(won) == 1 and won.index(True) == int(stored["winner"]["N"])
+    finally:
+        ddb.delete_table(TableName=name)
+
+
+def test_dynamodb_answers_are_the_ones_moto_would_write(stack, monkeypatch):
+    """The item operations' JSON is written directly (moto_patches.fast_dynamodb_responses):
+    the same documents as moto's model-driven serializer, for every attribute type."""
+    from moto.dynamodb.responses import DynamoResult
+
+    fast = DynamoResult.execute_result
+    answers: list[tuple[str, tuple, tuple]] = []
+
+    def both(self, context):  # noqa: ANN001, ANN202
+        ours, moto_s = fast(self, context), fast.__wrapped__(self, context)
+        answers.append((context.operation_model.name, ours, moto_s))
+        return ours
+
+    monkeypatch.setattr(DynamoResult, "execute_result", both)
+    ddb = stack.client("dynamodb")
+    name = f"answers-probe-{uuid.uuid4().hex[:8]}"
+    ddb.create_table(TableName=name, KeySchema=[{"AttributeName": "k", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "k", "AttributeType": "S"}], BillingMode="PAY_PER_REQUEST")
+    item = {"k": {"S": "a"}, "n": {"N": "12.50"}, "b": {"B": b"\x00\xffbytes"}, "no": {"BOOL": False},
+            "null": {"NULL": True}, "ss": {"SS": ["x", "y"]}, "ns": {"NS": ["1", "2.5"]}, "bs": {"BS": [b"a", b"\x01"]},
+            "m": {"M": {"text": {"S": "中文"}, "l": {"L": [{"N": "1"}, {"S": ""}, {"M": {}}]}}}, "empty": {"S": ""}}
+    key = {"k": {"S": "a"}}
+    try:
+        ddb.put_item(TableName=name, Item=item)
+        ddb.put_item(TableName=name, Item=item, ReturnValues="ALL_OLD", ReturnConsumedCapacity="TOTAL")
+        assert ddb.get_item(TableName=name, Key=key, ConsistentRead=True)["Item"] == item
+        ddb.get_item(TableName=name, Key={"k": {"S": "none"}})
+        ddb.get_item(TableName=name, Key=key, ProjectionExpression="m.#t, n", ExpressionAttributeNames={"#t": "text"},
+                     ReturnConsumedCapacity="INDEXES")
+        ddb.update_item(TableName=name, Key=key, UpdateExpression="SET n = n + :one ADD ns :ns",
+                        ExpressionAttributeValues={":one": {"N": "1"}, ":ns": {"NS": ["7"]}}, ReturnValues="ALL_NEW")
+        ddb.update_item(TableName=name, Key={"k": {"S": "b"}}, UpdateExpression="SET x = :x",
+                        ExpressionAttributeValues={":x": {"S": "v"}}, ReturnValues="UPDATED_OLD")
+        ddb.query(TableName=name, KeyConditionExpression="k = :k", ExpressionAttributeValues={":k": {"S": "a"}},
+                  ReturnConsumedCapacity="TOTAL")
+        ddb.scan(TableName=name, Limit=1)
+        ddb.scan(TableName=name, Select="COUNT")
+        ddb.delete_item(TableName=name, Key=key, ReturnValues="ALL_OLD")
+    finally:
+        monkeypatch.undo()
+        ddb.delete_table(TableName=name)
+    operations = {operation for operation, _, _ in answers}
+    assert operations >= {"PutItem", "GetItem", "UpdateItem", "Query", "Scan", "DeleteItem"}
+    for operation, (status, headers, body), (moto_status, moto_headers, moto_body) in answers:
+        assert (status, headers["Content-Type"]) == (moto_status, moto_headers["Content-Type"]), operation
+        assert json.loads(body) == json.loads(moto_body), operation
+
+
+def test_a_definition_is_parsed_once_for_all_its_executions(stack, monkeypatch):
+    from moto.stepfunctions.parser.asl.parse.asl_parser import AmazonStateLanguageParser
+
+    sfn = stack.client("stepfunctions")
+    definition = json.dumps({
+        "Comment": uuid.uuid4().hex,  # a definition no other test parsed
+        "StartAt": "Count",
+        "States": {"Count": {"Type": "Pass", "Parameters": {"n.$": "$.i"}, "ResultPath": "$.out", "Next": "Done"},
+                   "Done": {"Type": "Succeed"}},
+    })
+    machine = sfn.create_state_machine(name=f"parse-probe-{uuid.uuid4().hex[:8]}", definition=definition,
+                                       roleArn="arn:aws:iam::123456789012:role/probe")["stateMachineArn"]
+    parsed = []
+    parse = AmazonStateLanguageParser.parse
+    counting = staticmethod(lambda text: parsed.append(text) or parse(text))
+    monkeypatch.setattr(AmazonStateLanguageParser, "parse", counting)
+    try:
+        runs = [sfn.start_execution(stateMachineArn=machine, name=f"run-{i}", input=json.dumps({"i": i}))
+                for i in range(3)]
+        runs = [run["executionArn"] for run in runs]
+        deadline = time.monotonic() + 30
+        while any(sfn.describe_execution(executionArn=run)["status"] == "RUNNING" for run in runs):
+            assert time.monotonic() < deadline, "the probe executions never ended"
+            time.sleep(0.02)
+        outputs = [json.loads(sfn.describe_execution(executionArn=run)["output"]) for run in runs]
+    finally:
+        monkeypatch.undo()
+        sfn.delete_state_machine(stateMachineArn=machine)
+    assert outputs == [{"i": i, "out": {"n": i}} for i in range(3)]
+    assert parsed.count(definition) == 1
+
+
+def test_a_task_token_call_is_not_upset_by_an_execution_that_is_just_starting(stack, monkeypatch):
+    """moto looks a token up in every running execution's environment, which a starting
+    execution does not have yet: such an execution is skipped, not a 500 for the caller."""
+    from moto.stepfunctions.parser.models import stepfunctions_parser_backends
+
+    from local.template import ACCOUNT, REGION
+
+    sfn = stack.client("stepfunctions")
+    definition = json.dumps({"StartAt": "Hold", "States": {"Hold": {"Type": "Wait", "Seconds": 30, "End": True}}})
+    machine = sfn.create_state_machine(name=f"starting-probe-{uuid.uuid4().hex[:8]}", definition=definition,
+                                       roleArn="arn:aws:iam::123456789012:role/probe")["stateMachineArn"]
+    run = sfn.start_execution(stateMachineArn=machine, name="hold")["executionArn"]
+    try:
+        backend = stepfunctions_parser_backends[ACCOUNT][REGION]
+        execution = next(e for sm in backend.state_machines for e in sm.executions if e.exec_arn == run)
+        deadline = time.monotonic() + 10
+        while execution.exec_worker is None or execution.exec_worker.env is None:
+            assert time.monotonic() < deadline, "the probe execution never started"
+            time.sleep(0.01)
+        monkeypatch.setattr(execution.exec_worker, "env", None)  # as in its first moments
+        with pytest.raises(sfn.exceptions.InvalidToken):
+            sfn.send_task_success(taskToken="no-such-token", output="{}")
+        with pytest.raises(sfn.exceptions.InvalidToken):
+            sfn.send_task_heartbeat(taskToken="no-such-token")
+    finally:
+        monkeypatch.undo()
+        sfn.stop_execution(executionArn=run)
+        sfn.delete_state_machine(stateMachineArn=machine)
 
 
 # ---------------------------------------------------------------- the local API gateway
