@@ -21,3 +21,8 @@ class ApiError(Exception):
         self.message = message
         self.data = data or {}
         self.code = code
+
+
+# Step Functions' answers to SendTaskSuccess / SendTaskHeartbeat for a task that no longer waits
+# for the token (timed out, execution ended, token unknown).
+EXPIRED_TOKENS = ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist")

@@ -31,7 +31,7 @@ from botocore.exceptions import ClientError
 from . import aws, codes, crypto, identity, numbers, sessions, tenants, urlguard, validation
 from .config import get_settings
 from .envelope import envelope, guide, task_data
-from .errors import ApiError
+from .errors import EXPIRED_TOKENS, ApiError
 from .providers.base import Identity, ProviderError
 from .validation import (
     identity_guide_code,
@@ -49,7 +49,6 @@ NOT_FOUND = "任务不存在"
 _TASK_ID = re.compile(r"[0-9A-Za-z-]{1,64}")
 MISMATCH = "请求信息与任务不一致"
 UNKNOWN_TENANT = "API Key 未配置租户，请联系网关管理员"
-EXPIRED_TOKENS = ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist")
 # A waiting step's own work before it parks its token (identity check, login): at most the
 # carrier function's Timeout (60 s in template.yaml), with room to spare.
 WAITING_STEP_ALLOWANCE_SECONDS = 300

@@ -24,7 +24,7 @@ from botocore.exceptions import ClientError
 
 from . import aws, codes, crypto, events, identity, sessions
 from .config import get_settings
-from .errors import SessionNotFound
+from .errors import EXPIRED_TOKENS, SessionNotFound
 from .providers.base import (
     CarrierProvider,
     CarrierStep,
@@ -36,9 +36,6 @@ from .providers.base import (
 from .providers.registry import carrier_provider
 
 logger = Logger(child=True)
-
-# SendTaskSuccess errors that mean the task no longer waits for the token
-EXPIRED_TOKENS = ("TaskTimedOut", "InvalidToken", "TaskDoesNotExist")
 
 
 def _session(task_id: str) -> dict[str, Any]:
