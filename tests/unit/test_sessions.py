@@ -21,7 +21,7 @@ def new_task(**extra: Any) -> dict[str, Any]:
 
 
 def waiting(task_id: str, token: str = "token-1") -> dict[str, Any]:
-    """What the AwaitInput step does: park a token with a fresh trace_id."""
+    """What a waiting step does when the provider asks for input: park its token with a fresh trace_id."""
     return sessions.checkpoint(
         task_id,
         sessions.WAITING_INPUT,
