@@ -565,6 +565,8 @@ def print_cost(gateway: list[Flow]) -> None:
             estimate = cost.estimate(counts, region)
             shares = ", ".join(f"{k} {v:.4g}" for k, v in sorted(estimate.per_service.items(), key=lambda kv: -kv[1]))
             print(f"cost per 1,000 flows, {region}: {estimate.total_per_1000:.4g} {estimate.currency} ({shares})")
+            for line in estimate.lines:  # the arithmetic, service by service
+                print(f"    {line}")
     except Exception as exc:  # noqa: BLE001 - an optional report must not hide the measurements
         print(f"cost per 1,000 flows: bench/cost.py did not fit ({type(exc).__name__}: {exc})")
 
