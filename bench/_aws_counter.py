@@ -169,7 +169,7 @@ class CapacityMeter:
         action = response._get_action()
         request = response.body if isinstance(response.body, dict) else {}
         status = int(answer[0]) if isinstance(answer, tuple) and answer else 0
-        body = _as_dict(answer[2]) if isinstance(answer, tuple) and len(answer) == 3 else {}
+        body = json_body(answer[2]) if isinstance(answer, tuple) and len(answer) == 3 else {}
         backend = dynamodb_backends[response.current_account][response.region]
         failed_condition = "ConditionalCheckFailed" in str(body.get("__type", ""))
         if status != 200 and not failed_condition:
@@ -241,7 +241,8 @@ class CapacityMeter:
             return item.size()
 
 
-def _as_dict(body: Any) -> dict:
+def json_body(body: Any) -> dict:
+    """A request or answer body as a dict (moto's DynamoDB handler may have parsed it already)."""
     if isinstance(body, dict):
         return body
     if isinstance(body, bytes):

@@ -54,6 +54,7 @@ from bench._aws_counter import (
     by_service,
     empty_receive,
     is_probe,
+    json_body,
     on_answer,
     probe_config,
     user_agent,
@@ -226,7 +227,7 @@ class CheckpointWatch:
         action = response._get_action()
         if action not in READS and action not in WRITES:
             return
-        request = _json_of(response.body)
+        request = json_body(response.body)
         if action in READS:
             consistent = "consistent" if request.get("ConsistentRead") else "eventually consistent"
             with self._lock:
@@ -234,14 +235,14 @@ class CheckpointWatch:
         if not self.table or not isinstance(answer, tuple) or len(answer) != 3 or int(answer[0]) != 200:
             return
         if action in WRITES:
-            for task_id, seq in self._written(action, request, _json_of(answer[2]), response):
+            for task_id, seq in self._written(action, request, json_body(answer[2]), response):
                 with self._lock:
                     if seq > self._seq.get(task_id, -1):
                         if task_id in self._seq:  # the first write (the item's creation) is no checkpoint
                             self.writes[task_id].append((seq, answered_at))
                         self._seq[task_id] = seq
         elif self.facade_marker is None or self.facade_marker in user_agent(response):
-            for task_id, seq in self._read(action, request, _json_of(answer[2])):
+            for task_id, seq in self._read(action, request, json_body(answer[2])):
                 with self._lock:
                     self.facade_reads[task_id].append((seq, answered_at))
 
@@ -319,19 +320,6 @@ class CheckpointWatch:
     def snapshot(self) -> collections.Counter[str]:
         with self._lock:
             return collections.Counter(self.reads)
-
-
-def _json_of(body: Any) -> dict:
-    """A request or answer body as a dict (moto's DynamoDB handler has parsed the request already)."""
-    if isinstance(body, dict):
-        return body
-    if isinstance(body, bytes):
-        body = body.decode("utf-8", "replace")
-    try:
-        value = json.loads(body) if body else {}
-    except (TypeError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
 
 
 def _table_is(name: Any, table: str) -> bool:
@@ -649,7 +637,7 @@ class LocalQueues:
     def hook(self, response: Any, answer: Any, answered_at: float) -> None:
         if response.service_name != "sqs" or is_probe(response) or empty_receive(response, answer):
             return
-        request = _json_of(response.body)
+        request = json_body(response.body)
         url = str(request.get("QueueUrl") or "")
         if url.endswith("-target"):
             with self._lock:

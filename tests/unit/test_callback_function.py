@@ -22,7 +22,7 @@ import pytest
 
 from carrier_auth import callback, sessions
 
-from .conftest import REGION
+from .conftest import REGION, sqs_event
 
 ROOT = Path(__file__).parents[2]
 SECRET = "function-test-callback-secret"
@@ -122,23 +122,9 @@ def _batch(queue_url: str, urls: list[str]) -> tuple[dict[str, Any], list[str]]:
     messages: list[dict[str, Any]] = []
     while len(messages) < len(urls):
         messages += sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10, AttributeNames=["All"])["Messages"]
-    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    records = [
-        {
-            "messageId": m["MessageId"],
-            "receiptHandle": m["ReceiptHandle"],
-            "body": m["Body"],
-            "attributes": m["Attributes"],
-            "messageAttributes": {},
-            "md5OfBody": m["MD5OfBody"],
-            "eventSource": "aws:sqs",
-            "eventSourceARN": arn,
-            "awsRegion": REGION,
-        }
-        for m in messages
-    ]
-    by_task = {json.loads(r["body"])["detail"]["task_id"]: r["messageId"] for r in records}
-    return {"Records": records}, [by_task[t] for t in task_ids]
+    event = sqs_event(queue_url, messages)
+    by_task = {json.loads(r["body"])["detail"]["task_id"]: r["messageId"] for r in event["Records"]}
+    return event, [by_task[t] for t in task_ids]
 
 
 def test_slow_endpoints_neither_delay_nor_resend_the_others(env: str, endpoints: dict[str, Endpoint]) -> None:

@@ -20,7 +20,7 @@ import pytest
 from carrier_auth import codes, flow
 from local.sandbox import SMS_CODE, SandboxProviders
 
-from .conftest import REGION
+from .conftest import REGION, sqs_event
 from .test_flow import env, new_task, providers, session, step, waiting  # noqa: F401 - fixtures
 
 ROOT = Path(__file__).parents[2]
@@ -72,27 +72,6 @@ def _receive(queue_url: str, count: int) -> list[dict[str, Any]]:
     return messages
 
 
-def _event(queue_url: str, messages: list[dict[str, Any]]) -> dict[str, Any]:
-    sqs = boto3.client("sqs", region_name=REGION)
-    arn = sqs.get_queue_attributes(QueueUrl=queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
-    return {
-        "Records": [
-            {
-                "messageId": m["MessageId"],
-                "receiptHandle": m["ReceiptHandle"],
-                "body": m["Body"],
-                "attributes": m["Attributes"],
-                "messageAttributes": {},
-                "md5OfBody": m["MD5OfBody"],
-                "eventSource": "aws:sqs",
-                "eventSourceARN": arn,
-                "awsRegion": REGION,
-            }
-            for m in messages
-        ]
-    }
-
-
 def _queue(*bodies: str) -> str:
     sqs = boto3.client("sqs", region_name=REGION)
     url = sqs.create_queue(QueueName=f"collect-{uuid.uuid4().hex[:6]}")["QueueUrl"]
@@ -107,13 +86,13 @@ def test_a_task_still_collecting_comes_back_for_the_next_poll_then_completes(han
     url = _queue(json.dumps({"task_id": task_id, "task_token": "tok-1"}))
 
     first = _receive(url, 1)
-    answer = app.lambda_handler(_event(url, first), Context())
+    answer = app.lambda_handler(sqs_event(url, first), Context())
     assert answer == {"batchItemFailures": [{"itemIdentifier": first[0]["MessageId"]}]}  # left on the queue
     assert resumed == []
 
     again = _receive(url, 1)  # visible again after the poll interval, the next receive
     assert again[0]["Attributes"]["ApproximateReceiveCount"] == "2"
-    assert app.lambda_handler(_event(url, again), Context()) == {"batchItemFailures": []}
+    assert app.lambda_handler(sqs_event(url, again), Context()) == {"batchItemFailures": []}
     assert resumed == [("tok-1", {"outcome": codes.CALLBACK_SUCCESS}, None)]
     assert session(task_id)["polls"] == 2
 
@@ -127,7 +106,7 @@ def test_records_of_a_batch_are_decided_each_on_its_own(handler, monkeypatch: py
         json.dumps({"task_id": gone, "task_token": "tok-gone"}),
         "not a message of ours",
     )
-    answer = app.lambda_handler(_event(url, _receive(url, 3)), Context())
+    answer = app.lambda_handler(sqs_event(url, _receive(url, 3)), Context())
 
     assert answer == {"batchItemFailures": []}  # nothing left to poll
     assert sorted(resumed) == [

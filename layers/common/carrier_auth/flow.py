@@ -29,7 +29,6 @@ from .providers.base import (
     CarrierProvider,
     CarrierStep,
     Identity,
-    ProviderError,
     ProviderOutcomeUnknown,
     ProviderUnavailable,
 )

@@ -35,7 +35,7 @@ from .errors import ApiError
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-    from .models import CallbackSet, IdentityRequest, StartRequest, SubmitRequest, TaskRequest
+    from .models import CallbackSet, IdentityRequest, StartRequest, SubmitRequest, TaskRequest  # noqa: F401
 
 _MODELS = frozenset({"CallbackSet", "IdentityRequest", "StartRequest", "SubmitRequest", "TaskRequest"})
 
@@ -47,6 +47,7 @@ def __getattr__(name: str) -> Any:
 
         return getattr(models, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 MAX_BODY_BYTES = 64 * 1024
 MAX_JSON_DEPTH = 32
