@@ -35,6 +35,7 @@ Carrier Auth Gateway (运营商认证网关) - embedded stack with sandbox provi
 
 Try it:   make demo   (in another terminal: walks the happy flow, printing every request and answer)
           or the curl walk-through in README.md ("Try it by hand").
+          make h5-demo   (a hosted H5 page link for a browser: {api}/v1/h5/<task>#t=<token>)
 
 Sandbox numbers: 13800138000 happy | 001 identity mismatch | 002 wrong password |
                  003 collection fails (DEFEAT) | 004 second SMS code. Any code but 123456 is wrong.

@@ -39,7 +39,8 @@ MESSAGES = {
     504: "系统繁忙，请稍后查询任务状态",
 }
 
-Answer = tuple[int, dict[str, str], bytes]
+# headers as a mapping, or as (name, value) pairs when a name repeats (Set-Cookie)
+Answer = tuple[int, dict[str, str] | list[tuple[str, str]], bytes]
 
 
 def _route_regex(path: str) -> re.Pattern:
@@ -64,12 +65,15 @@ class LocalApiGateway:
     def __init__(
         self,
         registry: FunctionRegistry,
-        routes: list[tuple[str, str, str]],
+        routes: list[tuple[str, str, str, bool] | tuple[str, str, str]],
         api_keys: dict[str, str],
         stage: str = "v1",
     ) -> None:
         self.registry = registry
-        self.routes = [(m, p, _route_regex(p), fn) for m, p, fn in routes]
+        # API Gateway prefers a literal path segment to a {parameter}: so does the order here
+        # (METHOD, path, function[, API key required: True unless said])
+        ordered = sorted(routes, key=lambda r: [part.startswith("{") for part in r[1].split("/")])
+        self.routes = [(r[0], r[1], _route_regex(r[1]), r[2], r[3] if len(r) > 3 else True) for r in ordered]
         self.api_keys = api_keys  # key value -> API key id
         self.stage = stage
         self._server: ThreadingHTTPServer | None = None
@@ -105,9 +109,9 @@ class LocalApiGateway:
                 self.close_connection = True
                 self._send(*envelope(code))
 
-            def _send(self, status: int, headers: dict[str, str], body: bytes) -> None:
+            def _send(self, status: int, headers: dict[str, str] | list[tuple[str, str]], body: bytes) -> None:
                 self.send_response(status)
-                for key, value in headers.items():
+                for key, value in headers.items() if isinstance(headers, dict) else headers:
                     self.send_header(key, value)
                 if self.close_connection:
                     self.send_header("Connection", "close")
@@ -171,15 +175,20 @@ class LocalApiGateway:
         path = url.path
         if path.startswith(f"/{self.stage}/"):
             path = path[len(self.stage) + 1:]
-        match = next(((p, m.groupdict(), fn) for mth, p, rx, fn in self.routes
+        match = next(((p, m.groupdict(), fn, key) for mth, p, rx, fn, key in self.routes
                       if mth == method and (m := rx.match(path))), None)
         if match is None:
             return envelope(404)
         lower = {k.lower(): v for k, v in headers.items()}
         api_key = lower.get("x-api-key")
-        if api_key not in self.api_keys:
+        resource, params, function, key_required = match
+        if key_required and api_key not in self.api_keys:
             return envelope(403)
-        resource, params, function = match
+        identity = {"sourceIp": "127.0.0.1"}
+        if api_key in self.api_keys:
+            identity.update(apiKey=api_key, apiKeyId=self.api_keys[api_key])
+        # what API Gateway adds: the scheme the client used (here plain http)
+        headers = {**headers, "X-Forwarded-Proto": "http"}
         request_id = str(uuid.uuid4())
         event = {
             "resource": resource,
@@ -198,7 +207,8 @@ class LocalApiGateway:
                 "stage": self.stage,
                 "requestId": request_id,
                 "requestTimeEpoch": int(time.time() * 1000),
-                "identity": {"apiKey": api_key, "apiKeyId": self.api_keys[api_key], "sourceIp": "127.0.0.1"},
+                "identity": identity,
+                "domainName": lower.get("host", ""),
                 "accountId": "123456789012",
                 "apiId": "local",
             },
@@ -215,8 +225,7 @@ class LocalApiGateway:
         except (AttributeError, TypeError, ValueError):
             log.error("function %s answered a malformed proxy response", function)
             return envelope(502)
-        out_headers["x-amzn-RequestId"] = request_id
-        return status, out_headers, data
+        return status, [*out_headers, ("x-amzn-RequestId", request_id)], data
 
 
 def _proxy_response(result: dict) -> Answer:
@@ -224,6 +233,8 @@ def _proxy_response(result: dict) -> Answer:
     payload = result.get("body") or ""
     data = base64.b64decode(payload) if result.get("isBase64Encoded") else payload.encode("utf-8")
     headers = {str(k): str(v) for k, v in (result.get("headers") or {}).items()}
+    pairs = []
     for key, values in (result.get("multiValueHeaders") or {}).items():
-        headers[key] = ", ".join(values)
-    return int(result.get("statusCode", 200)), headers, data
+        headers.pop(key, None)
+        pairs += [(str(key), str(v)) for v in values]
+    return int(result.get("statusCode", 200)), [*headers.items(), *pairs], data

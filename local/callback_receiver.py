@@ -14,6 +14,7 @@ import logging
 import threading
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+from urllib.parse import parse_qsl, urlsplit
 
 from carrier_auth.callback import SIGNATURE_HEADER, verify
 
@@ -61,6 +62,19 @@ class CallbackReceiver:
                 self.send_response(status)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
+
+            def do_GET(self) -> None:  # noqa: N802
+                """The app's return page for `make h5-demo`: what the hosted page came back with."""
+                query = dict(parse_qsl(urlsplit(self.path).query))
+                text = f"返回应用: task_id={query.get('task_id', '')} result={query.get('result', '')}"
+                if query.get("guide_code"):
+                    text += f" guide_code={query['guide_code']}"
+                body = text.encode("utf-8")
+                self.send_response(200)
+                self.send_header("Content-Type", "text/plain; charset=utf-8")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
 
         self._server = _Server((host, port), Handler)
         threading.Thread(

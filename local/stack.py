@@ -93,6 +93,7 @@ class Tenant:
     api_key: str
     api_key_id: str
     callback_secret: str
+    display_name: str = ""
 
 
 def local_tenants(api_key: str | None = None, callback_secret: str | None = None) -> list[Tenant]:
@@ -104,12 +105,14 @@ def local_tenants(api_key: str | None = None, callback_secret: str | None = None
             api_key=api_key or env("CARRIER_AUTH_API_KEY") or "dev-api-key",
             api_key_id="devkey0001",
             callback_secret=callback_secret or env("CARRIER_AUTH_CALLBACK_SECRET") or "dev-callback-secret",
+            display_name="示例借款",
         ),
         Tenant(
             name="dev-app-2",
             api_key=env("CARRIER_AUTH_API_KEY_2") or "dev-api-key-2",
             api_key_id="devkey0002",
             callback_secret=env("CARRIER_AUTH_CALLBACK_SECRET_2") or "dev-callback-secret-2",
+            display_name="示例风控",
         ),
     ]
 
@@ -361,7 +364,7 @@ class EmbeddedStack:
             value = secrets.token_urlsafe(32)
             r.refs[logical] = sm.create_secret(Name=f"{STACK}/{logical}", SecretString=value)["ARN"]
         for tenant in self.tenants:
-            value = {"name": tenant.name, "callback_secret": tenant.callback_secret}
+            value = {"name": tenant.name, "callback_secret": tenant.callback_secret, "display_name": tenant.display_name}
             name = r.parameters["TenantSecretPrefix"] + tenant.api_key_id
             sm.create_secret(Name=name, SecretString=json.dumps(value))
         provider_secrets = {

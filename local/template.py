@@ -119,12 +119,14 @@ def function_environment(template: dict[str, Any], resolver: Resolver, logical: 
     return {k: str(v) for k, v in resolver.resolve({**glob, **own}).items()}
 
 
-def api_routes(template: dict[str, Any]) -> list[tuple[str, str, str]]:
-    """(METHOD, path template, function logical id) for every Api event."""
+def api_routes(template: dict[str, Any]) -> list[tuple[str, str, str, bool]]:
+    """(METHOD, path template, function logical id, API key required) for every Api event."""
+    default = template["Resources"]["CarrierAuthApi"]["Properties"].get("Auth", {}).get("ApiKeyRequired", False)
     routes = []
     for logical, spec in resources_of(template, "AWS::Serverless::Function").items():
         for event in spec.get("Properties", {}).get("Events", {}).values():
             if event["Type"] == "Api":
                 props = event["Properties"]
-                routes.append((props["Method"].upper(), props["Path"], logical))
+                key = props.get("Auth", {}).get("ApiKeyRequired", default)
+                routes.append((props["Method"].upper(), props["Path"], logical, bool(key)))
     return routes

@@ -9,7 +9,8 @@ Calls (every one needs ``Authorization: apikey <apikey>``, else 401):
     POST /carrier/v3/tasks                  {account, password, user_id, ...} -> 201 {"task_id"}
     GET  /carrier/v3/tasks/{id}/status      -> 200 status (below), 404 when the task is unknown/gone
     POST /carrier/v3/tasks/{id}/input       {"input": "<code>"} -> 201 {}
-    POST /carrier/v3/tasks/{id}/verifycode  {"type": "sms"} -> 201 {} (a new SMS code)
+    POST /carrier/v3/tasks/{id}/verifycode  {"type": "sms"} -> 201 {} (a new SMS code), or
+                                            {"type": "img"} -> 201 {} (a new captcha image)
 
 Status answer::
 
@@ -27,7 +28,10 @@ the last correct code it answers ``CRAWL`` / ``DOING`` for ``crawl_polls`` calls
 ``DONE_SUCC`` (``finished: true``). Finished tasks keep answering their last status.
 SMS code ``123456`` is right; any other answers ``WAIT_CODE`` SMS again with
 "短信验证码错误，请重新输入". The image code is ``ab12`` (case-insensitive).
-A resend is accepted while an SMS code is awaited: ``WAIT_CODE`` SMS "验证码已重新发送".
+A resend is accepted while an SMS code is awaited: ``WAIT_CODE`` SMS "验证码已重新发送"; an image
+refresh (type ``img``, an assumed type: the providers reference shows only ``sms``) while an
+image code is awaited: ``WAIT_CODE`` IMG "图片验证码已刷新" with a new image. The other type
+(sms while an image is awaited, img while an SMS code is) is a 400, "task is not waiting for ...".
 
 Scenarios, chosen by mobile (the ``account``):
 
@@ -44,7 +48,8 @@ Scenarios, chosen by mobile (the ``account``):
 | 13800138011 | DONE_FAIL "未知错误E999" |
 | 13800138013 | DONE_FAIL "密码错误次数过多，账户已锁定" |
 | 13800138014 | WAIT_CODE IMG (a small PNG); ab12 -> WAIT_CODE SMS -> 123456 -> success; a wrong image |
-|             | code -> WAIT_CODE IMG "图片验证码错误" (a new image) |
+|             | code -> WAIT_CODE IMG "图片验证码错误" (a new image); verifycode img -> WAIT_CODE IMG |
+|             | "图片验证码已刷新" (a new image) |
 | 13800138015 | after an input: DONE_FAIL "验证码失效，请重新登录" |
 | 13800138016 | DONE_FAIL "运营商系统升级" |
 | 13800138017 | DONE_FAIL "个人用户或证件类型禁用服务密码" |
@@ -123,6 +128,7 @@ WRONG_IMAGE = "图片验证码错误"
 SECOND_SMS = "请输入第二条短信验证码"
 CXXD_SMS = "请用本机发送CXXD至10001获取短信验证码"
 RESENT = "验证码已重新发送"
+IMAGE_REFRESHED = "图片验证码已刷新"
 CRAWL_FAILED = "数据采集失败"
 CODE_EXPIRED = "验证码失效，请重新登录"
 INPUT_TIMED_OUT = "等待用户输入验证码超时"
@@ -350,13 +356,22 @@ class MoxieEmulator:
         return "crawling"
 
     def _verifycode(self, task: _MoxieTask, body: Any, path: str) -> Reply:
-        if not isinstance(body, dict) or str(body.get("type", "")).lower() != "sms":
-            return _error(400, "type must be sms", path)
-        if task.stage not in ("login_sms", "login_second_sms") or not self._awaiting_input(task):
-            logger.info("sandbox moxie verifycode mobile=%s refused: not waiting", _mask(task.mobile))
-            return _error(400, "task is not waiting for an SMS code", path)
-        task.after("LOGIN", self._login_polls, _wait_sms(RESENT))
-        logger.info("sandbox moxie verifycode mobile=%s task=%s resent", _mask(task.mobile), task.task_id[:8])
+        kind = str(body.get("type", "")).lower() if isinstance(body, dict) else ""
+        if kind not in ("sms", "img"):
+            return _error(400, "type must be sms or img", path)
+        stages: tuple[str, ...]
+        if kind == "img":
+            stages, awaited = ("login_img",), "an image code"
+        else:
+            stages, awaited = ("login_sms", "login_second_sms"), "an SMS code"
+        if task.stage not in stages or not self._awaiting_input(task):
+            logger.info("sandbox moxie verifycode %s mobile=%s refused: not waiting", kind, _mask(task.mobile))
+            return _error(400, f"task is not waiting for {awaited}", path)
+        if kind == "img":
+            task.after("LOGIN", self._login_polls, self._wait_image(task, IMAGE_REFRESHED))
+        else:
+            task.after("LOGIN", self._login_polls, _wait_sms(RESENT))
+        logger.info("sandbox moxie verifycode %s mobile=%s task=%s resent", kind, _mask(task.mobile), task.task_id[:8])
         return 201, {}
 
     # -- helpers ---------------------------------------------------------------------------

@@ -116,6 +116,26 @@ def test_a_taken_port_is_named_in_one_line_and_nothing_starts(variable):
     assert done.stdout == ""
 
 
+def test_h5_demo_prints_a_link_that_opens_the_page(running_stack):
+    env = {
+        **running_stack["env"],
+        "CARRIER_AUTH_API_URL": running_stack["api"],
+        "CARRIER_AUTH_API_KEY": "e2e-key",
+        "CARRIER_AUTH_CALLBACK_URL": f"http://127.0.0.1:{running_stack['ports']['callback']}/callback",
+        "CARRIER_AUTH_H5_MOBILE": "13800138000",
+    }
+    done = subprocess.run([sys.executable, "-m", "local.h5_demo"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stdout + done.stderr
+    url = done.stdout.strip().splitlines()[-1]
+    assert url.startswith(f"{running_stack['api']}/v1/h5/") and "#t=" in url
+    page = requests.get(url.split("#")[0], timeout=10)
+    assert page.status_code == 200 and "运营商授权" in page.text
+    token = url.split("#t=")[1]
+    opened = requests.post(f"{url.split('#')[0]}/api/session", json={"token": token},
+                           headers={"X-CarrierAuth-H5": "1"}, timeout=30)
+    assert opened.status_code == 200 and opened.json()["data"]["step"] == "form"
+
+
 def test_nothing_printed_holds_a_secret(running_stack):
     text = running_stack["output"].read_text(errors="replace")
     assert "callback received" in text

@@ -135,6 +135,19 @@ def test_image_captcha_then_sms(api, moxie):
     assert api.submit(body, sms).json()["code"] == "105"
 
 
+def test_image_captcha_refresh_then_sms(api, stack, moxie):
+    body, first = api.start("13800138014")
+    assert _guide(first) == "90002"
+    with stack.function_env(RESEND_INTERVAL_SECONDS="60"):  # 换一张: no SMS was sent, no interval
+        refreshed = api.resend(body, first).json()
+    assert _guide(refreshed) == "90002"
+    assert base64.b64decode(refreshed["data"]["auth_code"]).startswith(b"\x89PNG")
+    assert refreshed["data"]["auth_code"] != first["data"]["auth_code"]
+    sms = api.submit(body, refreshed, code="ab12").json()
+    assert _guide(sms) == "90001"
+    assert api.submit(body, sms).json()["code"] == "105"
+
+
 def test_moxie_happy_flow_and_success_callback(api, stack, moxie):
     body, first = api.start("13800138000")
     assert _guide(first) == "90001"

@@ -169,7 +169,7 @@ def test_login_waits_for_the_sms_code(
     assert step.guide_message == "请输入短信验证码"
     assert (step.raw_code, step.raw_message) == ("WAIT_CODE", "请输入短信验证码")
     assert step.auth_image is None
-    assert set(step.state) == {"task_id", "user_id"}
+    assert set(step.state) == {"task_id", "user_id", "input_type"}
     # one LOGIN/DOING answer, one pause, then the decision
     assert status_reads(sandbox, MOXIE, step.state["task_id"]) == 2
     assert clock.sleeps == [0.25]
@@ -399,6 +399,83 @@ def test_resend_when_no_code_is_awaited_is_an_unknown_outcome(provider: MoxiePro
     assert reconciled is not None and reconciled.outcome == "COLLECTING"
 
 
+def verifycode_bodies(probe: Probe) -> list[Any]:
+    return [body for method, path, _, body in probe.seen if method == "POST" and path.endswith("/verifycode")]
+
+
+def test_the_step_state_remembers_the_input_type(provider: MoxieProvider) -> None:
+    identity, step = logged_in(provider, "13800138014")
+    assert step.state["input_type"] == "IMG"
+
+    sms = provider.submit(step.state, identity, PASSWORD, IMAGE_ANSWER)
+    assert sms.state["input_type"] == "SMS"
+    assert step.state["input_type"] == "IMG"  # a new dict, not the caller's changed
+
+
+def test_resend_while_an_image_is_awaited_refreshes_the_image(make: Any, probe: Probe) -> None:
+    provider = make(PROBE)
+    identity, step = logged_in(provider, "13800138014")
+    task = f"{TASKS}/{step.state['task_id']}/verifycode"
+
+    refreshed = provider.resend(step.state, identity, PASSWORD)
+    assert (refreshed.outcome, refreshed.guide_code) == ("NEED_INPUT", codes.NEED_IMAGE_CODE)
+    assert (refreshed.guide_message, refreshed.raw_message) == ("请输入图片验证码", "图片验证码已刷新")
+    assert refreshed.auth_image and refreshed.auth_image != step.auth_image
+    assert_png(refreshed.auth_image)
+    assert refreshed.state["input_type"] == "IMG"
+    assert [(method, path, body) for method, path, _, body in probe.seen if path.endswith("/verifycode")] == [
+        ("POST", task, {"type": "img"})
+    ]
+
+    sms = provider.submit(refreshed.state, identity, PASSWORD, IMAGE_ANSWER)
+    assert sms.guide_code == codes.NEED_SMS_CODE
+    resent = provider.resend(sms.state, identity, PASSWORD)  # now an SMS code is awaited
+    assert (resent.guide_code, resent.raw_message) == (codes.NEED_SMS_CODE, "验证码已重新发送")
+    assert verifycode_bodies(probe) == [{"type": "img"}, {"type": "sms"}]
+    assert provider.submit(resent.state, identity, PASSWORD, SMS_CODE).outcome == "COLLECTING"
+
+
+def test_resend_after_a_wrong_image_code_refreshes_the_image(make: Any, probe: Probe) -> None:
+    provider = make(PROBE)
+    identity, step = logged_in(provider, "13800138014")
+    wrong = provider.submit(step.state, identity, PASSWORD, "zz99")
+    assert wrong.guide_code == codes.WRONG_IMAGE_CODE
+
+    refreshed = provider.resend(wrong.state, identity, PASSWORD)
+    assert refreshed.guide_code == codes.NEED_IMAGE_CODE  # not 90028: the refresh is no wrong answer
+    assert refreshed.auth_image not in (None, step.auth_image, wrong.auth_image)
+    assert verifycode_bodies(probe) == [{"type": "img"}]
+
+
+@pytest.mark.parametrize("state_extra", [{}, {"input_type": "SMS"}, {"input_type": "bogus"}])
+def test_resend_without_an_image_awaited_asks_for_sms(
+    make: Any, probe: Probe, state_extra: dict[str, Any]
+) -> None:
+    provider = make(PROBE)
+    identity, step = logged_in(provider, "13800138000")
+    state = {"task_id": step.state["task_id"], "user_id": step.state["user_id"], **state_extra}
+
+    resent = provider.resend(state, identity, PASSWORD)
+    assert (resent.guide_code, resent.state["input_type"]) == (codes.NEED_SMS_CODE, "SMS")
+    assert verifycode_bodies(probe) == [{"type": "sms"}]
+
+
+def test_resend_of_the_wrong_kind_is_an_unknown_outcome_then_reconciled(make: Any, probe: Probe) -> None:
+    provider = make(PROBE)
+    identity, step = logged_in(provider, "13800138014")
+    stale = {**step.state, "input_type": "SMS"}  # the state says SMS, the task waits for an image
+
+    with pytest.raises(ProviderOutcomeUnknown, match="task is not waiting for an SMS code"):
+        provider.resend(stale, identity, PASSWORD)
+    reconciled = provider.reconcile(stale)
+    assert reconciled is not None and (reconciled.guide_code, reconciled.state["input_type"]) == (
+        codes.NEED_IMAGE_CODE,
+        "IMG",
+    )
+    assert reconciled.auth_image == step.auth_image  # nothing changed upstream
+    assert verifycode_bodies(probe) == [{"type": "sms"}]
+
+
 # -- asynchronous waiting -----------------------------------------------------------------------
 
 
@@ -416,7 +493,7 @@ def test_deadline_before_the_decision_gives_working_then_check_decides(
 
     decided = provider.check(step.state)
     assert (decided.outcome, decided.guide_code) == ("NEED_INPUT", codes.NEED_SMS_CODE)
-    assert decided.state == step.state
+    assert decided.state == {**step.state, "input_type": "SMS"}
     assert status_reads(sandbox, SLOW, task_id) == 4
 
 
@@ -797,6 +874,29 @@ def test_emulator_routes_and_errors() -> None:
         "input": {"type": "SMS", "value": ""},
     }
     assert emulator.handle("POST", f"{task}/verifycode", {}, auth, {"type": "voice"})[0] == 400
+    assert emulator.handle("POST", f"{task}/verifycode", {}, auth, {"type": "img"}) == (
+        400,
+        {"detail": "task is not waiting for an image code", "instance": f"{task}/verifycode"},
+    )
+
+
+def test_emulator_image_refresh() -> None:
+    emulator = MoxieEmulator(login_polls=0)
+    auth = {"Authorization": f"apikey {DEFAULT_APIKEY}"}
+    _, body = emulator.handle("POST", TASKS, {}, auth, {"account": "13800138014", "password": "p", "user_id": "u"})
+    task = f"{TASKS}/{body['task_id']}"
+    first = emulator.handle("GET", f"{task}/status", {}, auth, None)[1]
+    assert first["input"]["type"] == "IMG"
+
+    assert emulator.handle("POST", f"{task}/verifycode", {}, auth, {"type": "sms"}) == (
+        400,
+        {"detail": "task is not waiting for an SMS code", "instance": f"{task}/verifycode"},
+    )
+    assert emulator.handle("POST", f"{task}/verifycode", {}, auth, {"type": "IMG"}) == (201, {})
+    refreshed = emulator.handle("GET", f"{task}/status", {}, auth, None)[1]
+    assert (refreshed["phase_status"], refreshed["description"]) == ("WAIT_CODE", "图片验证码已刷新")
+    assert refreshed["input"]["type"] == "IMG" and refreshed["input"]["value"] != first["input"]["value"]
+    assert_png(refreshed["input"]["value"])
 
 
 def test_captcha_images_are_valid_pngs() -> None:

@@ -123,6 +123,15 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
     },
 }
 EXPECTED_GRANTS["ResendFunction"] = EXPECTED_GRANTS["SubmitCodeFunction"]
+EXPECTED_GRANTS["H5LinkFunction"] = {
+    ("dynamodb:PutItem", "SessionsTable"),
+    ("secretsmanager:GetSecretValue", "TenantSecretPrefix"),
+    ("kms:Encrypt", "DataKey"),
+}
+# the page starts a task and signals it (start + submit / resend), and decrypts the prefill
+EXPECTED_GRANTS["H5PageFunction"] = (
+    (EXPECTED_GRANTS["SubmitCodeFunction"] | {("states:StartExecution", "CarrierAuthStateMachine"), ("kms:Decrypt", "DataKey")})
+)
 
 GLOBAL_ENV = {
     "POWERTOOLS_SERVICE_NAME",
@@ -170,6 +179,14 @@ API_ROUTES = {
     ("GET", "/carrier/auth/{task_id}", "StatusFunction"),
     ("POST", "/identity/three-factor", "ThreeFactorFunction"),
     ("POST", "/identity/realname", "RealnameFunction"),
+    ("POST", "/carrier/auth/h5", "H5LinkFunction"),
+}
+# the hosted page's routes: behind its own link token and cookie, never an API key (docs/h5.md)
+PAGE_ROUTES = {
+    ("GET", "/h5/{task_id}", "H5PageFunction"),
+    ("GET", "/h5/{task_id}/{asset}", "H5PageFunction"),
+    ("GET", "/h5/{task_id}/api/state", "H5PageFunction"),
+    ("POST", "/h5/{task_id}/api/{action}", "H5PageFunction"),
 }
 
 
@@ -296,9 +313,9 @@ def test_api_requires_a_key_and_throttles(template: dict[str, Any]) -> None:
     assert "$context.identity.apiKey\"" not in api["AccessLogSetting"]["Format"]
 
 
-def test_every_api_event_requires_the_api_key(template: dict[str, Any]) -> None:
+def test_every_api_event_requires_the_api_key_but_the_hosted_page(template: dict[str, Any]) -> None:
     api_default = template["Resources"]["CarrierAuthApi"]["Properties"]["Auth"]["ApiKeyRequired"]
-    routes = set()
+    routes, page = set(), set()
     for name, res in _of_type(template, "AWS::Serverless::Function").items():
         for event in res["Properties"].get("Events", {}).values():
             if event["Type"] not in ("Api", "HttpApi"):
@@ -307,9 +324,10 @@ def test_every_api_event_requires_the_api_key(template: dict[str, Any]) -> None:
             props = event["Properties"]
             assert props.get("RestApiId") == {"Ref": "CarrierAuthApi"}, f"{name} uses an implicit API"
             required = props.get("Auth", {}).get("ApiKeyRequired", api_default)
-            assert required is True, f"{name} {props['Method']} {props['Path']} is open"
-            routes.add((props["Method"].upper(), props["Path"], name))
+            route = (props["Method"].upper(), props["Path"], name)
+            (routes if required is True else page).add(route)
     assert routes == API_ROUTES
+    assert page == PAGE_ROUTES
 
 
 def test_gateway_errors_use_the_seed_envelope(template: dict[str, Any]) -> None:
@@ -394,7 +412,12 @@ def test_globals_environment(template: dict[str, Any]) -> None:
     assert set(glob["Environment"]["Variables"]) == GLOBAL_ENV
     for name, res in _of_type(template, "AWS::Serverless::Function").items():
         own = set(res["Properties"].get("Environment", {}).get("Variables", {}))
-        assert own == ({"STATE_MACHINE_ARN"} if name == "StartFunction" else set()), name
+        expected = {
+            "StartFunction": {"STATE_MACHINE_ARN"},
+            "H5LinkFunction": {"H5_LINK_TTL_SECONDS", "H5_BASE_URL"},
+            "H5PageFunction": {"STATE_MACHINE_ARN", "H5_FRAME_ANCESTORS", "H5_BASE_URL"},
+        }
+        assert own == expected.get(name, set()), name
 
 
 def test_function_code_folders_exist(template: dict[str, Any]) -> None:

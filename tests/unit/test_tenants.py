@@ -29,7 +29,7 @@ def _put(name: str, value: Any) -> None:
 def test_a_tenant_is_read_from_its_secret(prefix: str) -> None:
     _put(f"{prefix}abc123defg", {"name": "loan-app", "callback_secret": "s1", "callback_hosts": ["CB.example.com."]})
     tenant = tenants.get("abc123defg")
-    assert tenant == tenants.Tenant("abc123defg", "loan-app", ("s1",), ("cb.example.com",))
+    assert tenant == tenants.Tenant("abc123defg", "loan-app", ("s1",), ("cb.example.com",), display_name="loan-app")
 
 
 def test_the_previous_secret_signs_too_during_a_rotation(prefix: str) -> None:

@@ -93,3 +93,36 @@ INPUT_GUIDES = frozenset({NEED_SMS_CODE, NEED_IMAGE_CODE, WRONG_SMS_CODE, WRONG_
 
 def guide_message(guide_code: str) -> str:
     return GUIDE_MESSAGES.get(guide_code) or EXTENSION_MESSAGES.get(guide_code, "")
+
+
+# What the hosted page tells the user to do next, per guide code (docs/guide-codes.md says what
+# the app should do; this is the same advice in the user's words). Input guides ask on the page.
+USER_NEXT_ACTIONS: dict[str, str] = {
+    NEED_SMS_CODE: "请输入手机收到的短信验证码",
+    NEED_IMAGE_CODE: "请输入图片中的字符，看不清可以换一张",
+    BAD_NAME: "请核对姓名后重新填写",
+    BAD_ID_NUMBER: "请核对身份证号后重新填写",
+    WRONG_PASSWORD: "请返回应用重新发起授权，并输入正确的服务密码（忘记可通过运营商客服或营业厅重置）",
+    WRONG_SMS_CODE: "请输入最新收到的短信验证码",
+    SIMPLE_PASSWORD: "请先通过运营商客服或营业厅重置服务密码，再返回应用重新授权",
+    CODE_EXPIRED_RELOGIN: "验证码已失效，请返回应用重新发起授权",
+    BAD_MOBILE: "请核对手机号后重新填写",
+    CARRIER_UPGRADING: "运营商系统升级中，请稍后返回应用重新授权",
+    PASSWORD_LOCKED: "服务密码已被锁定，请明天再返回应用重新授权",
+    PASSWORD_DISABLED: "请先通过运营商启用服务密码，再返回应用重新授权",
+    PASSWORD_NOT_ACTIVATED: "请先登录运营商网上营业厅激活服务密码，再返回应用重新授权",
+    NOT_REAL_NAME_REGISTERED: "请先到运营商营业厅完成实名登记，再返回应用重新授权",
+    ACCOUNT_ABNORMAL: "手机号状态异常（如停机、欠费），请联系运营商处理后再授权",
+    IDENTITY_MISMATCH: "姓名或身份证号与手机号实名信息不一致，请核对后返回应用重新授权",
+    LOGGED_IN_ELSEWHERE: "请在其他设备或浏览器退出运营商登录后，返回应用重新授权",
+    WRONG_IMAGE_CODE: "请输入新图片中的字符",
+    SMS_TOO_FREQUENT: "请稍后再获取验证码，或输入已收到的验证码",
+    TOO_MANY_WRONG_CODES: "验证码错误次数过多，请稍后返回应用重新授权",
+    SMS_SEND_FAILED: "请稍后返回应用重新授权",
+    INPUT_TIMEOUT: "等待时间过长，请返回应用重新发起授权",
+    REGION_UNSUPPORTED: "您的手机号所在地区暂不支持，请返回应用选择其他方式",
+    REGION_UPGRADING: "所在地区系统升级中，请明天再返回应用重新授权",
+    CARRIER_BUSY: "运营商系统繁忙，请稍后重试",
+    NEED_QUERY_PASSWORD: "请输入运营商查询密码（部分地区需要，与服务密码不同）",
+    WRONG_QUERY_PASSWORD: "请重新输入正确的查询密码",
+}

@@ -53,6 +53,9 @@ class Settings:
     identity_cache_table: str
     upstream_timeout_seconds: float
     tenant_secret_prefix: str
+    h5_link_seconds: int = 600
+    h5_frame_ancestors: str = "'none'"
+    h5_base_url: str = ""
 
     def carrier_chain(self) -> tuple[str, ...]:
         """The primary carrier provider, then the ordered fallback (no repeats)."""
@@ -101,4 +104,7 @@ def get_settings() -> Settings:
         identity_cache_table=env("IDENTITY_CACHE_TABLE", ""),
         upstream_timeout_seconds=float(env("UPSTREAM_TIMEOUT_SECONDS", "") or 10),
         tenant_secret_prefix=env("TENANT_SECRET_PREFIX", "carrier-auth/tenants/"),
+        h5_link_seconds=env_int("H5_LINK_TTL_SECONDS", 600),
+        h5_frame_ancestors=env("H5_FRAME_ANCESTORS", "") or "'none'",
+        h5_base_url=env("H5_BASE_URL", "").rstrip("/"),
     )

@@ -46,7 +46,7 @@ logger = Logger(child=True)
 STILL_PROCESSING = "处理中，请稍后通过 GET /carrier/auth/{task_id} 查询结果"
 STALE_TRACE = "traceId已失效或任务当前不等待验证码，请使用最近一次返回的trace_id"
 NOT_FOUND = "任务不存在"
-_TASK_ID = re.compile(r"[0-9A-Za-z-]{1,64}")
+TASK_ID = re.compile(r"[0-9A-Za-z-]{1,64}")
 MISMATCH = "请求信息与任务不一致"
 UNKNOWN_TENANT = "API Key 未配置租户，请联系网关管理员"
 # A waiting step's own work before it parks its token (identity check, login): at most the
@@ -69,7 +69,7 @@ def _pool() -> ThreadPoolExecutor:
     return ThreadPoolExecutor(max_workers=4, thread_name_prefix="facade")
 
 
-def _background(fn: Callable[..., Any], *args: Any) -> Future:
+def background(fn: Callable[..., Any], *args: Any) -> Future:
     """Run an AWS call alongside the request's next one (boto3 clients are thread-safe)."""
     return _pool().submit(fn, *args)
 
@@ -78,7 +78,7 @@ def _deadline() -> float:
     return time.monotonic() + get_settings().facade_wait_seconds
 
 
-def _tenant(key_id: str) -> tenants.Tenant:
+def tenant_of(key_id: str) -> tenants.Tenant:
     try:
         return tenants.get(key_id)
     except tenants.UnknownTenant as exc:
@@ -90,7 +90,7 @@ def _own_session(task_id: str, tenant: str) -> dict[str, Any]:
     """The task's session if this tenant started it. Another tenant's task answers exactly as an
     unknown one does (404): its existence is not revealed. A string that cannot be a task id is
     never sent to DynamoDB (keys over 2 KiB are a ValidationException there)."""
-    if not _TASK_ID.fullmatch(task_id):
+    if not TASK_ID.fullmatch(task_id):
         raise ApiError(404, NOT_FOUND, task_data())
     session = sessions.get(task_id)
     if session is None or session.get("tenant") != tenant:
@@ -100,45 +100,84 @@ def _own_session(task_id: str, tenant: str) -> dict[str, Any]:
 
 # ---------------------------------------------------------------- start
 def start(body: str | None, tenant: str) -> tuple[int, dict]:
-    owner = _tenant(tenant)
+    owner = tenant_of(tenant)
     req = parse(validation.StartRequest, body)  # the models (pydantic) load on first use
     bad = identity_guide_code(req.mobile_no, req.identity_card, req.name)
     if bad:
         return 200, guide("", bad)
-    urlguard.check_url_for_api(req.callback_set.callback_url)
-    if not owner.allows_callback_host(urlsplit(req.callback_set.callback_url).hostname or ""):
+    check_callback_url(owner, req.callback_set.callback_url)
+    person = Identity(name=req.name, id_number=req.identity_card, mobile=req.mobile_no)
+    return 200, launch(
+        owner.key_id,
+        req.userId,
+        person,
+        req.password,
+        {"callback_url": req.callback_set.callback_url, "submit_time": req.submitTime},
+        callback_token=req.callback_set.token,
+    )
+
+
+def check_callback_url(owner: tenants.Tenant, url: str) -> None:
+    """The URL guard (public http(s) address) and the tenant's callback host allowlist."""
+    urlguard.check_url_for_api(url)
+    if not owner.allows_callback_host(urlsplit(url).hostname or ""):
         raise ApiError(400, "callback_set.callback_url 不在本租户允许的回调域名内")
 
-    settings = get_settings()
-    task_id = str(uuid.uuid4())
-    logger.append_keys(task_id=task_id)
-    mobile = normalise_mobile(req.mobile_no) or req.mobile_no
-    id_number = normalise_id_number(req.identity_card) or req.identity_card
-    # the person and the service password in one ciphertext: the steps that need one need both
-    secrets = json.dumps(
-        {"name": req.name, "id_number": id_number, "mobile": mobile, "password": req.password}, ensure_ascii=False
-    )
-    number = numbers.describe(mobile)
-    item = {
-        "task_id": task_id,
-        "tenant": owner.key_id,
-        "user_id": req.userId,
+
+def masked_person(person: Identity) -> dict[str, Any]:
+    """What the session keeps of a person: masks and keyed hashes (and the number's carrier)."""
+    number = numbers.describe(person.mobile)
+    return {
         "isp": number.isp,
         "region": number.region,
-        "mobile_masked": crypto.mask_mobile(mobile),
-        "id_masked": crypto.mask_id_number(id_number),
-        "name_masked": crypto.mask_name(req.name),
-        "mobile_hash": crypto.keyed_hash(mobile),
-        "id_hash": crypto.keyed_hash(id_number),
-        "callback_url": req.callback_set.callback_url,
-        "submit_time": req.submitTime,
+        "mobile_masked": crypto.mask_mobile(person.mobile),
+        "id_masked": crypto.mask_id_number(person.id_number),
+        "name_masked": crypto.mask_name(person.name),
+        "mobile_hash": crypto.keyed_hash(person.mobile),
+        "id_hash": crypto.keyed_hash(person.id_number),
     }
+
+
+def launch(
+    tenant_key: str,
+    user_id: str,
+    person: Identity,
+    password: str,
+    fields: dict[str, Any],
+    callback_token: str = "",
+    task_id: str | None = None,
+) -> dict[str, Any]:
+    """Create the session, start the execution, answer its first checkpoint (the envelope).
+
+    ``fields``: more session attributes (callback_url, submit_time, ...). ``task_id``: a session
+    created earlier and waiting for its user (the hosted page): it is started at most once, by a
+    conditional write; a second start answers the task's current checkpoint."""
+    settings = get_settings()
+    waiting_session = task_id is not None
+    task_id = task_id or str(uuid.uuid4())
+    logger.append_keys(task_id=task_id)
+    person = Identity(
+        name=person.name,
+        id_number=normalise_id_number(person.id_number) or person.id_number,
+        mobile=normalise_mobile(person.mobile) or person.mobile,
+    )
+    # the person and the service password in one ciphertext: the steps that need one need both
+    secrets = json.dumps(
+        {"name": person.name, "id_number": person.id_number, "mobile": person.mobile, "password": password},
+        ensure_ascii=False,
+    )
+    item = {"task_id": task_id, "tenant": tenant_key, "user_id": user_id, **masked_person(person), **fields}
     # the two KMS calls at once: one round trip
-    token_enc = _background(crypto.encrypt, task_id, req.callback_set.token) if req.callback_set.token else None
+    token_enc = background(crypto.encrypt, task_id, callback_token) if callback_token else None
     item["secrets_enc"] = crypto.encrypt(task_id, secrets)
     if token_enc is not None:
         item["callback_token_enc"] = token_enc.result()
-    sessions.create(item)
+    if waiting_session:
+        if not sessions.begin_awaiting(task_id, item):
+            current = sessions.get(task_id)  # the hosted page's task, started by an earlier request
+            return render(current) if current else envelope(codes.SYSTEM_ERROR)
+    else:
+        sessions.create(item)
     execution_input = {
         "task_id": task_id,
         "settings": {
@@ -160,10 +199,10 @@ def start(body: str | None, tenant: str) -> tuple[int, dict]:
         sessions.checkpoint(task_id, sessions.ERROR, sessions.answer(codes.SYSTEM_ERROR))
         raise
     logger.info("task started", extra={"mobile": item["mobile_masked"]})
-    item = sessions.wait_for_checkpoint(task_id, 0, _deadline())
-    body = render(item)
-    body["data"].update(isp=number.isp, region=number.region)  # extra fields: carrier and region of the number
-    return 200, body
+    current = sessions.wait_for_checkpoint(task_id, 0, _deadline())
+    body = render(current)
+    body["data"].update(isp=item["isp"], region=item["region"])  # extra fields: carrier and region of the number
+    return body
 
 
 # ---------------------------------------------------------------- submit / resend
@@ -199,7 +238,7 @@ def _signal(request: dict[str, Any], session: dict[str, Any], code: str | None =
         if refused:
             return {"status": 200, "body": refused}
     # the code is encrypted while the token is claimed (wasted only on a refused claim)
-    code_enc = _background(crypto.encrypt, task_id, code) if code is not None else None
+    code_enc = background(crypto.encrypt, task_id, code) if code is not None else None
     claimed = sessions.claim_token(task_id, trace_id, count="resends" if action == "resend" else None)
     if claimed is None:
         current = sessions.get(task_id)
@@ -262,9 +301,16 @@ def signal(action: str, body: str | None, tenant: str) -> tuple[int, dict]:
     logger.append_keys(task_id=req.task_id)
     session = _own_session(req.task_id, tenant)
     _bind(req, session)
-    key = {"task_id": req.task_id, "traceId": req.traceId, "action": action, "digest": _body_digest(body or "")}
-    run = _idempotency()[0]
     code = req.auth_code if isinstance(req, validation.SubmitRequest) else None
+    return signal_task(action, session, req.traceId, code, body or "")
+
+
+def signal_task(action: str, session: dict[str, Any], trace_id: str, code: str | None, body: str) -> tuple[int, dict]:
+    """Hand the app's input (``submit`` a code, ``resend``) to the task waiting on ``trace_id``,
+    idempotent on (task, trace_id, action, a keyed digest of the request ``body``)."""
+    task_id = session["task_id"]
+    key = {"task_id": task_id, "traceId": trace_id, "action": action, "digest": _body_digest(body)}
+    run = _idempotency()[0]
     deadline = _deadline()
     delay = 0.05
     while True:
@@ -274,7 +320,7 @@ def signal(action: str, body: str | None, tenant: str) -> tuple[int, dict]:
         except IdempotencyAlreadyInProgressError:
             # the same request is being processed right now: answer what it answers
             if time.monotonic() > deadline:
-                return 200, envelope(codes.IN_PROGRESS, STILL_PROCESSING, task_data(req.task_id))
+                return 200, envelope(codes.IN_PROGRESS, STILL_PROCESSING, task_data(task_id))
             time.sleep(delay)
             delay = min(delay * 1.5, 0.5)
 

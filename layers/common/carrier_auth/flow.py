@@ -119,6 +119,7 @@ def _next(session: dict[str, Any], step: CarrierStep, values: dict[str, Any]) ->
                 return "FAILED", (sessions.FAILED, sessions.answer(codes.IN_PROGRESS, codes.TOO_MANY_WRONG_CODES))
         if step.guide_code == codes.NEED_SMS_CODE:
             values["code_sent_at"] = int(time.time())
+        values["input_guide"] = step.guide_code  # what the task waits for, whatever answers come between
         values["pending"] = sessions.answer(
             codes.IN_PROGRESS, step.guide_code, step.guide_message or None, step.auth_image or ""
         )

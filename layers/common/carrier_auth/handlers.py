@@ -59,12 +59,14 @@ def api_function(
     metric: str | None = None,
     on_context: Callable[[Any], None] | None = None,
     traced: tuple[str, ...] = ("botocore",),
+    with_event: bool = False,
 ) -> Callable[[dict, Any], Any]:
     """A Lambda handler serving ``method path`` with ``answer(body, tenant, **path_params)``.
 
     ``on_context`` sees the Lambda context first (e.g. Powertools idempotency's timeout guard);
     ``traced``: the libraries X-Ray patches (each patch is import time on a cold start: only
-    the ones the function calls through - AWS for every facade, ``requests`` for upstreams).
+    the ones the function calls through - AWS for every facade, ``requests`` for upstreams);
+    ``with_event``: ``answer`` also gets the proxy event (``event=``), e.g. for the API's own URL.
     """
     logger = Logger()
     tracer = Tracer(patch_modules=traced)
@@ -82,6 +84,8 @@ def api_function(
             body = event.decoded_body
         except (ValueError, binascii.Error):  # a base64 body that is not base64 or not UTF-8
             raise ApiError(400, "请求体不是合法的UTF-8文本") from None
+        if with_event:
+            params = {**params, "event": event.raw_event}
         return http(*answer(body, tenant, **params))
 
     @cache

@@ -60,3 +60,53 @@ class TaskRequest(_Base):
 
 class SubmitRequest(TaskRequest):
     auth_code: str = Field(min_length=1, max_length=32, pattern=_PRINTABLE)
+
+
+# ------------------------------------------------------------------------ the hosted H5 page
+class H5Request(BaseModel):
+    """POST /carrier/auth/h5: a hosted-page session for one user. The person's fields are
+    optional prefills (shown masked and fixed on the page); the password never comes here."""
+
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True, coerce_numbers_to_str=True)
+    userId: Identifier
+    callback_set: CallbackSet
+    return_url: str = Field(min_length=1, max_length=2048)
+    mobile_no: str | None = Field(default=None, min_length=1, max_length=32)
+    identity_card: str | None = Field(default=None, min_length=1, max_length=32)
+    name: str | None = Field(default=None, min_length=1, max_length=64)
+    submitTime: int | None = None
+
+    _name = field_validator("name")(lambda v: None if v is None else _normalised_name(v))
+    _cb = field_validator("callback_set", mode="before")(_parse_callback_set)
+    _st_in = field_validator("submitTime", mode="before")(lambda v: None if v is None else _submit_time_input(v))
+    _st = field_validator("submitTime")(lambda v: None if v is None else _submit_time_ms(v))
+
+
+class _H5Base(BaseModel):
+    model_config = ConfigDict(extra="ignore", str_strip_whitespace=True)
+
+
+class H5LinkToken(_H5Base):
+    token: str = Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_-]+$")
+
+
+class H5Number(_H5Base):
+    mobile_no: str = Field(min_length=1, max_length=32)
+
+
+class H5Start(_H5Base):
+    agreement_version: str = Field(min_length=1, max_length=32)
+    password: str = Field(min_length=1, max_length=128)
+    mobile_no: str | None = Field(default=None, max_length=32)
+    identity_card: str | None = Field(default=None, max_length=32)
+    name: str | None = Field(default=None, max_length=64)
+
+    _name = field_validator("name")(lambda v: _normalised_name(v) if v else v)
+
+
+class H5Resend(_H5Base):
+    trace_id: str = Field(min_length=1, max_length=64, pattern=_PRINTABLE)
+
+
+class H5Code(H5Resend):
+    auth_code: str = Field(min_length=1, max_length=32, pattern=_PRINTABLE)

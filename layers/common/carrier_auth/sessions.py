@@ -23,6 +23,7 @@ from .config import get_settings
 from .envelope import new_trace_id
 
 # Lifecycle
+AWAITING_USER = "AWAITING_USER"  # a hosted-page session: no execution until its user submits the form
 PENDING = "PENDING"  # created, the machine has not answered yet
 WAITING_INPUT = "WAITING_INPUT"  # a task token is parked, the app must send a code
 PROCESSING = "PROCESSING"  # a facade claimed the token and signalled the machine
@@ -83,19 +84,39 @@ def answer(code: str, guide_code: str = "", message: str | None = None, auth_cod
     }
 
 
-def create(item: dict[str, Any]) -> dict[str, Any]:
+def _fresh(item: dict[str, Any], status: str) -> dict[str, Any]:
     now = _now()
-    item = {
+    return {
         **item,
-        "status": PENDING,
+        "status": status,
         "seq": 0,
         "trace_id": new_trace_id(),
         "created_at": now,
         "updated_at": now,
         "expires_at": now + get_settings().session_ttl_days * 86400,
     }
+
+
+def create(item: dict[str, Any], status: str = PENDING) -> dict[str, Any]:
+    """A new session (never over an existing one)."""
+    item = _fresh(item, status)
     _table().put_item(Item=_dynamo(item), ConditionExpression=Attr("task_id").not_exists())
     return item
+
+
+def begin_awaiting(task_id: str, values: dict[str, Any]) -> bool:
+    """Turn a hosted-page session waiting for its user into a started task (PENDING), at most
+    once: False when it was started already (or is gone)."""
+    fresh = _fresh(values, PENDING)
+    fresh.pop("created_at")
+    fresh.pop("task_id", None)
+    try:
+        update(task_id, fresh, remove=("prefill_enc",), condition=Attr("status").eq(AWAITING_USER))
+    except ClientError as exc:
+        if is_conditional_failure(exc):
+            return False
+        raise
+    return True
 
 
 def get(task_id: str) -> dict[str, Any] | None:

@@ -4,6 +4,7 @@ A tenant is an API Gateway API key (with its own usage plan: rate, burst, quota)
 Secrets Manager secret named ``<TENANT_SECRET_PREFIX><API key id>``::
 
     {"name": "loan-app",                          # for logs and operators
+     "display_name": "某某借款",                    # optional: the app's name on the hosted page
      "callback_secret": "…",                      # signs this tenant's callbacks
      "callback_secret_previous": "…",             # optional: also signs during a rotation
      "callback_hosts": ["cb.example.com", "*.example.net"]}   # optional allowlist
@@ -37,6 +38,8 @@ class Tenant:
     callback_secrets: tuple[str, ...]
     # empty: any public host; else exact host names or "*.suffix" (subdomains of suffix)
     callback_hosts: tuple[str, ...] = ()
+    # the app's name as its users know it (the hosted page's agreement names it)
+    display_name: str = ""
 
     def allows_callback_host(self, host: str) -> bool:
         if not self.callback_hosts:
@@ -88,4 +91,5 @@ def _tenant(key_id: str, value: Any) -> Tenant:
         name=str(value.get("name") or key_id),
         callback_secrets=tuple(secrets),
         callback_hosts=tuple(h.strip().lower().rstrip(".") for h in hosts),
+        display_name=str(value.get("display_name") or value.get("name") or key_id),
     )

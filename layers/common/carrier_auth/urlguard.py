@@ -198,8 +198,8 @@ def check_url(url: str, allowed_hosts: frozenset[str] | None = None) -> str | No
     return addresses[0]  # connect to this vetted address only (no second lookup)
 
 
-def check_url_for_api(url: str) -> None:
+def check_url_for_api(url: str, field: str = "callback_set.callback_url") -> None:
     try:
         check_url(url)
     except UnsafeCallbackUrl as exc:
-        raise ApiError(400, f"callback_set.callback_url 不可用: {exc}") from None
+        raise ApiError(400, f"{field} 不可用: {exc}") from None

@@ -35,9 +35,22 @@ from .errors import ApiError
 if TYPE_CHECKING:
     from pydantic import BaseModel
 
-    from .models import CallbackSet, IdentityRequest, StartRequest, SubmitRequest, TaskRequest  # noqa: F401
+    from .models import (  # noqa: F401
+        CallbackSet,
+        H5Code,
+        H5LinkToken,
+        H5Number,
+        H5Request,
+        H5Resend,
+        H5Start,
+        IdentityRequest,
+        StartRequest,
+        SubmitRequest,
+        TaskRequest,
+    )
 
-_MODELS = frozenset({"CallbackSet", "IdentityRequest", "StartRequest", "SubmitRequest", "TaskRequest"})
+_MODELS = frozenset({"CallbackSet", "IdentityRequest", "StartRequest", "SubmitRequest", "TaskRequest",
+                     "H5Request", "H5LinkToken", "H5Number", "H5Start", "H5Resend", "H5Code"})
 
 
 def __getattr__(name: str) -> Any:

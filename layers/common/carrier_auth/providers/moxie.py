@@ -14,7 +14,13 @@ always says where the task stands, so only a task that was never created gives N
                                                    "description", "finished",
                                                    "input": {"type": "SMS"|"IMG", "value": ".."}}
     POST /carrier/v3/tasks/{id}/input          {"input": "<code>"}
-    POST /carrier/v3/tasks/{id}/verifycode     {"type": "sms"}
+    POST /carrier/v3/tasks/{id}/verifycode     {"type": "sms"} | {"type": "img"}
+
+``verifycode`` asks for a new code of the kind the task waits for: ``sms`` a new SMS code,
+``img`` a new captcha image (换一张). The ``img`` type is an assumption: the providers reference
+shows only ``sms`` (seen in one source only). The adapter remembers the input type the task last
+asked for in its state (``input_type``: "SMS" | "IMG") and sends ``img`` when it is IMG, ``sms``
+otherwise; a refreshed image comes back as WAIT_CODE IMG (90002) with the new image.
 
 Every call carries ``Authorization: apikey <key>``. Non-2xx answers carry ``{detail, instance}``.
 
@@ -24,7 +30,8 @@ Status -> login step (``_login_step``):
 |--------------|-------------------|------|
 | WAIT_CODE    |                   | NEED_INPUT: SMS -> 90001, IMG -> 90002 with the image; a description that |
 |              |                   | says the last code was wrong gives 90007 / 90028; one carrying an |
-|              |                   | instruction (CXXD, 第二条) becomes the guide message |
+|              |                   | instruction (CXXD, 第二条) becomes the guide message; the input type |
+|              |                   | goes into the state (``input_type``, for ``resend``) |
 | DOING        | LOGIN (or before) | keep waiting (WORKING at the deadline) |
 | DOING        | any later phase   | COLLECTING (login done, collection running) |
 | DONE_SUCC    |                   | COLLECTING |
@@ -165,8 +172,11 @@ class MoxieProvider:
         return self._after_change(state)
 
     def resend(self, state: dict[str, Any], identity: Identity, password: str) -> CarrierStep:
+        """A new code of the kind the task waits for: a new captcha image while it waits for an
+        image code (``input_type`` IMG), else a new SMS code."""
         state = _session_state(state)
-        status, body = self._call("POST", f"{_task_path(state)}/verifycode", {"type": "sms"}, changes_state=True)
+        kind = "img" if state.get("input_type") == "IMG" else "sms"
+        status, body = self._call("POST", f"{_task_path(state)}/verifycode", {"type": kind}, changes_state=True)
         if status >= 300:
             return self._refused(status, body, state, "verifycode")
         return self._after_change(state)
@@ -381,6 +391,7 @@ def _need_input(step: CarrierStep, view: dict[str, Any]) -> None:
     if input_type not in _INPUT_GUIDES:
         raise ProviderError(f"Moxie asks for an input of unknown type {input_type!r}")
     ask, wrong = _INPUT_GUIDES[input_type]
+    step.state = {**step.state, "input_type": input_type}  # a copy: what resend asks for
     description = view["description"]
     guide = wrong if guide_rules.guide_for_text(description) == wrong else ask
     step.outcome = "NEED_INPUT"
@@ -415,10 +426,15 @@ def _gone(state: dict[str, Any], detail: str) -> CarrierStep:
 
 
 def _session_state(state: dict[str, Any]) -> dict[str, Any]:
+    """The adapter's own keys of the session's provider state: the task, and the input type it
+    last asked for (kept only when known, so ``resend`` asks for the right kind of code)."""
     task_id = state.get("task_id")
     if not isinstance(task_id, str) or not task_id:
         raise ProviderError("Moxie state lacks 'task_id'")
-    return {"task_id": task_id, "user_id": str(state.get("user_id") or "")}
+    kept = {"task_id": task_id, "user_id": str(state.get("user_id") or "")}
+    if state.get("input_type") in _INPUT_GUIDES:
+        kept["input_type"] = state["input_type"]
+    return kept
 
 
 def _task_path(state: dict[str, Any]) -> str:
