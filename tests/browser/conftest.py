@@ -82,8 +82,13 @@ class Journey:
 
     def __init__(self, stack: EmbeddedStack, browser: Any, shots: Path, viewport: dict | None = None) -> None:
         self.stack = stack
+        phone = viewport is None or viewport["width"] < 600
         self.context = browser.new_context(
-            viewport=viewport or PHONE, device_scale_factor=2, is_mobile=True, has_touch=True, locale="zh-CN"
+            viewport=viewport or PHONE,
+            device_scale_factor=2 if phone else 1,
+            is_mobile=phone,
+            has_touch=phone,
+            locale="zh-CN",
         )
         self.page = self.context.new_page()
         self.page.set_default_timeout(30_000)

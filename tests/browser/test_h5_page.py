@@ -257,3 +257,31 @@ def test_accessibility_labels_keyboard_tap_targets_and_zoom(stack, browser, shot
     j.screen("done")
     assert page.evaluate("() => document.documentElement.scrollWidth <= document.documentElement.clientWidth")
     assert not j.problems, j.problems
+
+
+def test_query_password_step(journey: Journey) -> None:
+    j = journey.open()
+    j.start("13800138008")  # Juxinli 10022: the carrier also wants the query password (654321)
+    j.screen("query")
+    j.page.get_by_label("查询密码").fill("000000")
+    j.page.locator("#query-submit").click()
+    j.page.locator("#message").filter(has_text="查询密码错误").wait_for()
+    j.secrets.add("654321")
+    j.page.get_by_label("查询密码").fill("654321")
+    j.page.locator("#query-submit").click()
+    j.screen("sms")
+    j.sms("123456")
+    assert "授权完成" in j.screen("done").inner_text()
+
+
+def test_a_desktop_browser_gets_the_same_page(new_journey) -> None:
+    j = new_journey(viewport={"width": 1280, "height": 800})
+    j.open()
+    j.start("13800138000")
+    j.screen("sms")
+    card = j.page.locator("#sms").bounding_box()
+    assert card["width"] <= 720  # a readable column, not stretched across the screen
+    j.shot("12-desktop")
+    j.sms("123456")
+    j.screen("done")
+    assert not j.problems, j.problems

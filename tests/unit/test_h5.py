@@ -101,17 +101,17 @@ def test_headers(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_the_page_files_are_small_self_contained_and_versioned(tmp_path: Path) -> None:
     assets = h5.Assets(STATIC)
     assert set(assets.files) == {"index.html", "app.css", "app.js"}
-    assert sum(len(b) for b in assets.files.values()) <= 100 * 1024
-    page = assets.page('/v1/h5/"><script>').decode()
+    assert sum(len(text.encode()) for text in assets.files.values()) <= 100 * 1024
+    page = assets.page('/v1/h5/"><script>')
     assert "{{" not in page and '"><script>' not in page and "&quot;&gt;&lt;script&gt;" in page
     assert f"app.js?v={assets.version}" in page
     assert not re.search(r"<script(?![^>]*\bsrc=)", page) and "<style" not in page and " style=" not in page
     assert not re.search(r"https?://", page)
-    js = assets.files["app.js"].decode()
+    js = assets.files["app.js"]
     assert not re.search(r"localStorage|sessionStorage|indexedDB|document\.cookie|eval\(|new Function", js)
     for name, content in assets.files.items():
-        (tmp_path / name).write_bytes(content)
-    (tmp_path / "app.js").write_bytes(content + b"\n")
+        (tmp_path / name).write_text(content, encoding="utf-8")
+    (tmp_path / "app.js").write_text(js + "\n", encoding="utf-8")
     assert h5.Assets(tmp_path).version != assets.version
 
 
@@ -130,3 +130,34 @@ def test_links_and_cookies_follow_the_stage(monkeypatch: pytest.MonkeyPatch) -> 
     assert "Path=/v1/h5/t-1" in cookie and "HttpOnly" in cookie and "Secure" in cookie and "SameSite=Strict" in cookie
     assert h5._cookie({"headers": {"cookie": "a=1; carrier_auth_h5=xyz; b=2"}}) == "xyz"
     assert h5._cookie({"headers": {"Cookie": "carrier_auth_h5="}}) == ""
+
+
+class Context:
+    function_name = "H5PageFunction"
+    function_version = "$LATEST"
+    invoked_function_arn = "arn:aws:lambda:cn-north-1:123456789012:function:H5PageFunction"
+    memory_limit_in_mb = 256
+    aws_request_id = "req-1"
+
+    @staticmethod
+    def get_remaining_time_in_millis() -> int:
+        return 30_000
+
+
+def test_the_page_handler_serves_its_event() -> None:
+    """functions/h5/app.py with events/h5/page.json, as `sam local invoke` would run it."""
+    import importlib.util
+    import json
+
+    spec = importlib.util.spec_from_file_location("h5_page_app", ROOT / "functions/h5/app.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    event = json.loads((ROOT / "events/h5/page.json").read_text(encoding="utf-8"))
+    result = module.lambda_handler(event, Context())
+    assert result["statusCode"] == 200 and not result["isBase64Encoded"]
+    headers = result["multiValueHeaders"]
+    assert headers["Content-Type"] == ["text/html; charset=utf-8"]
+    assert headers["Cache-Control"] == ["no-store"] and "Strict-Transport-Security" in headers
+    base = "/v1/h5/5d1c4b8e-2f7a-4c3e-9b61-0a8f3e7d2c14"
+    assert f'<meta name="h5-base" content="{base}">' in result["body"]
+    assert f'src="{base}/app.js?v=' in result["body"]

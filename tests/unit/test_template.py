@@ -479,7 +479,8 @@ EVENT_FILES = sorted(EVENTS.rglob("*.json"))
 
 def test_events_exist_for_every_function() -> None:
     folders = {p.parent.name for p in EVENT_FILES}
-    assert folders >= {"start", "submit_code", "resend", "status", "carrier", "collect", "three_factor", "callback", "reconcile"}
+    assert folders >= {"start", "submit_code", "resend", "status", "carrier", "collect", "three_factor", "callback", "reconcile",
+                       "h5_link", "h5"}
 
 
 def test_collect_event_carries_the_collect_states_message() -> None:
@@ -501,9 +502,13 @@ def test_event_file_parses(path: Path) -> None:
 def test_api_events_match_a_route(path: Path) -> None:
     event = json.loads(path.read_text(encoding="utf-8"))
     routes = {(m, p) for m, p, _ in API_ROUTES}
-    assert (event["httpMethod"], event["resource"]) in routes
+    page = {(m, p) for m, p, _ in PAGE_ROUTES}
+    assert (event["httpMethod"], event["resource"]) in routes | page
     assert event["requestContext"]["resourcePath"] == event["resource"]
-    assert event["headers"]["x-api-key"] == event["requestContext"]["identity"]["apiKey"]
+    if (event["httpMethod"], event["resource"]) in routes:
+        assert event["headers"]["x-api-key"] == event["requestContext"]["identity"]["apiKey"]
+    else:  # the hosted page: no API key
+        assert "x-api-key" not in event["headers"] and "apiKey" not in event["requestContext"]["identity"]
     assert event["isBase64Encoded"] is False
     if event["body"] is not None:
         assert isinstance(json.loads(event["body"]), dict)

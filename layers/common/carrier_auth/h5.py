@@ -70,6 +70,7 @@ FINAL_ADVICE = {
     sessions.TIMED_OUT: codes.USER_NEXT_ACTIONS[codes.INPUT_TIMEOUT],
 }
 PERSON_FIELDS = ("name", "identity_card", "mobile_no")
+ACTIONS = frozenset({"session", "number", "start", "code", "resend"})  # POST /h5/{task_id}/api/{action}
 
 
 def _digest(secret: str) -> str:
@@ -416,17 +417,19 @@ CONTENT_TYPES = {
 
 class Assets:
     """The page's files (``functions/h5/static``), read once per environment. The version in
-    their URLs is a hash of their content, so they may be cached for good."""
+    their URLs is a hash of their content, so they may be cached for good. They are text: a
+    ``str`` body is answered as is, where bytes would be base64 that API Gateway passes through
+    undecoded unless the API declares binary media types."""
 
     def __init__(self, root: Path) -> None:
-        self.files = {p.name: p.read_bytes() for p in sorted(root.iterdir()) if p.suffix in CONTENT_TYPES}
-        self.version = hashlib.sha256(b"".join(self.files[n] for n in sorted(self.files))).hexdigest()[:12]
+        files = {p.name: p.read_bytes() for p in sorted(root.iterdir()) if p.suffix in CONTENT_TYPES}
+        self.version = hashlib.sha256(b"".join(files[n] for n in sorted(files))).hexdigest()[:12]
+        self.files = {name: content.decode("utf-8") for name, content in files.items()}
 
-    def page(self, base: str) -> bytes:
+    def page(self, base: str) -> str:
         from html import escape
 
-        template = self.files["index.html"].decode("utf-8")
-        return template.replace("{{BASE}}", escape(base)).replace("{{VERSION}}", self.version).encode("utf-8")
+        return self.files["index.html"].replace("{{BASE}}", escape(base)).replace("{{VERSION}}", self.version)
 
 
 def page_function(static: Path) -> Callable[[dict, Any], Any]:
@@ -479,6 +482,8 @@ def page_function(static: Path) -> Callable[[dict, Any], Any]:
         def act(task_id: str, action: str) -> Response:
             _same_origin(event())
             body = app.current_event.decoded_body
+            if action not in ACTIONS:
+                raise ApiError(404, "接口不存在")
             metrics.add_metric(name=f"H5{action.capitalize()}Requested", unit=MetricUnit.Count, value=1)
             if action == "session":
                 status, answer, cookies = _exchange(task_id, body, event())
@@ -489,8 +494,8 @@ def page_function(static: Path) -> Callable[[dict, Any], Any]:
                 "code": lambda session: _signal("submit", session, body),
                 "resend": lambda session: _signal("resend", session, body),
             }
-            if action not in handlers:
-                raise ApiError(404, "接口不存在")
+            if action in ("code", "resend"):  # idempotency's guard against the function's timeout
+                facade.register_lambda_context(app.lambda_context)
             return json_answer(*handlers[action](_page_session(task_id, event())))
 
         return app
@@ -499,7 +504,6 @@ def page_function(static: Path) -> Callable[[dict, Any], Any]:
     @tracer.capture_lambda_handler(capture_response=False)
     @metrics.log_metrics
     def lambda_handler(event: dict, context: Any) -> Any:
-        facade.register_lambda_context(context)  # the code / resend endpoints' idempotency
         result = routed().resolve(event, context)
         # every answer, errors included, carries the page's security headers (an asset's own
         # Cache-Control wins)
