@@ -63,6 +63,7 @@ bench: install ## measurements, not tests: see bench/README.md
 	$(PY) -m bench.cold_start
 	$(PY) -m bench.concurrency
 	$(PY) -m bench.cost
+	$(PY) -m bench.h5_page
 
 clean:
 	rm -rf $(VENV) .aws-sam
