@@ -11,6 +11,7 @@ import os
 import sys
 import time
 import uuid
+from collections.abc import Callable
 
 import requests
 
@@ -78,9 +79,14 @@ def main() -> int:
     return 1
 
 
-if __name__ == "__main__":
+def run(entry: Callable[[], int]) -> None:
+    """Exit with ``entry()``'s status; one line, not a traceback, when no stack is running."""
     try:
-        sys.exit(main())
+        sys.exit(entry())
     except requests.ConnectionError:
         print(f"cannot reach {API}: start the stack first with `make run` (in another terminal)", file=sys.stderr)
         sys.exit(1)
+
+
+if __name__ == "__main__":
+    run(main)

@@ -14,7 +14,7 @@ import uuid
 
 import requests
 
-from .demo import API, CALLBACK, KEY
+from .demo import API, CALLBACK, KEY, run
 
 
 def main() -> int:
@@ -37,8 +37,4 @@ def main() -> int:
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except requests.ConnectionError:
-        print(f"cannot reach {API}: start the stack first with `make run` (in another terminal)", file=sys.stderr)
-        sys.exit(1)
+    run(main)
