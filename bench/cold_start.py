@@ -133,12 +133,10 @@ def _base_environment() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k in ("PATH", "HOME", "TMPDIR", "SYSTEMROOT")}
 
 
-def sample(
-    python: str, module: str, paths: tuple[Path, ...], environment: dict[str, str], cwd: Path
-) -> tuple[float, float]:
-    """(wall, CPU) seconds one fresh interpreter spends importing ``module``."""
+def _probe(python: str, code: str, args: list[str], environment: dict[str, str], cwd: Path) -> str:
+    """A fresh, isolated interpreter running ``code``: its output, or the error's last line."""
     out = subprocess.run(
-        [python, "-I", "-c", PROBE, module, *map(str, paths)],
+        [python, "-I", "-c", code, *args],
         cwd=cwd,
         env={**_base_environment(), **environment},
         capture_output=True,
@@ -147,9 +145,18 @@ def sample(
         check=False,
     )
     if out.returncode != 0:
-        last = (out.stderr.strip().splitlines() or ["no output"])[-1]
-        raise RuntimeError(f"importing {module} failed: {last}")
-    wall, cpu = out.stdout.split()
+        raise RuntimeError((out.stderr.strip().splitlines() or ["no output"])[-1])
+    return out.stdout
+
+
+def sample(
+    python: str, module: str, paths: tuple[Path, ...], environment: dict[str, str], cwd: Path
+) -> tuple[float, float]:
+    """(wall, CPU) seconds one fresh interpreter spends importing ``module``."""
+    try:
+        wall, cpu = _probe(python, PROBE, [module, *map(str, paths)], environment, cwd).split()
+    except RuntimeError as exc:
+        raise RuntimeError(f"importing {module} failed: {exc}") from None
     return float(wall), float(cpu)
 
 
@@ -160,18 +167,8 @@ def check_handler(python: str, function: Function) -> None:
         "import importlib; handler = getattr(importlib.import_module(sys.argv[1]), sys.argv[2]); "
         "assert callable(handler), 'handler is not callable'"
     )
-    out = subprocess.run(
-        [python, "-I", "-c", code, function.module, function.attribute, *map(str, (function.folder, *function.layers))],
-        cwd=function.folder,
-        env={**_base_environment(), **function.environment},
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    if out.returncode != 0:
-        last = (out.stderr.strip().splitlines() or ["no output"])[-1]
-        raise RuntimeError(last)
+    args = [function.module, function.attribute, *map(str, (function.folder, *function.layers))]
+    _probe(python, code, args, function.environment, function.folder)
 
 
 Sample = tuple[float, float]  # (wall, CPU) seconds

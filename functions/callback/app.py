@@ -18,13 +18,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType, async_process_partial_response
+from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from carrier_auth import callback, sessions, tenants
 from carrier_auth.config import env_int
 from carrier_auth.errors import CallbackDeliveryFailed, SessionNotFound
-from carrier_auth.retry import backoff_visibility
+from carrier_auth.retry import backoff_visibility, process_in_threads
 
 logger = Logger()
 tracer = Tracer()
@@ -90,12 +90,6 @@ def _handler_for(context, pool: ThreadPoolExecutor):  # noqa: ANN001, ANN202
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event, context):
-    records = len(event.get("Records") or []) or 1
-    # one thread per record: no delivery waits for another one's slow endpoint
-    pool = ThreadPoolExecutor(max_workers=records, thread_name_prefix="callback")
-    try:
-        return async_process_partial_response(
-            event=event, record_handler=_handler_for(context, pool), processor=processor, context=context
-        )
-    finally:
-        pool.shutdown(wait=False, cancel_futures=True)  # never wait past the budget for a stuck attempt
+    # one thread per record: no delivery waits for another one's slow endpoint; a stuck attempt
+    # is never waited for past the budget
+    return process_in_threads(event, context, processor, lambda pool: _handler_for(context, pool), "callback")

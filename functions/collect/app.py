@@ -19,13 +19,13 @@ from concurrent.futures import ThreadPoolExecutor
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
-from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType, async_process_partial_response
+from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from carrier_auth import aws, flow
 from carrier_auth.config import env_int
 from carrier_auth.providers.base import ProviderError
-from carrier_auth.retry import queue_url
+from carrier_auth.retry import process_in_threads, queue_url
 
 logger = Logger()
 tracer = Tracer(patch_modules=("botocore", "requests"))  # what X-Ray patches: the libraries this function calls through
@@ -83,8 +83,4 @@ def _handler_for(pool: ThreadPoolExecutor):  # noqa: ANN202
 @tracer.capture_lambda_handler(capture_response=False)
 @metrics.log_metrics
 def lambda_handler(event, context):
-    records = len(event.get("Records") or []) or 1
-    with ThreadPoolExecutor(max_workers=records, thread_name_prefix="collect") as pool:
-        return async_process_partial_response(
-            event=event, record_handler=_handler_for(pool), processor=processor, context=context
-        )
+    return process_in_threads(event, context, processor, _handler_for, "collect")

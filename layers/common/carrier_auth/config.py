@@ -53,9 +53,9 @@ class Settings:
     identity_cache_table: str
     upstream_timeout_seconds: float
     tenant_secret_prefix: str
-    h5_link_seconds: int = 600
-    h5_frame_ancestors: str = "'none'"
-    h5_base_url: str = ""
+    h5_link_seconds: int
+    h5_frame_ancestors: str
+    h5_base_url: str
 
     def carrier_chain(self) -> tuple[str, ...]:
         """The primary carrier provider, then the ordered fallback (no repeats)."""

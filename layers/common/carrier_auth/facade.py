@@ -107,7 +107,7 @@ def start(body: str | None, tenant: str) -> tuple[int, dict]:
         return 200, guide("", bad)
     check_callback_url(owner, req.callback_set.callback_url)
     person = Identity(name=req.name, id_number=req.identity_card, mobile=req.mobile_no)
-    return 200, launch(
+    body, _current = launch(
         owner.key_id,
         req.userId,
         person,
@@ -115,6 +115,7 @@ def start(body: str | None, tenant: str) -> tuple[int, dict]:
         {"callback_url": req.callback_set.callback_url, "submit_time": req.submitTime},
         callback_token=req.callback_set.token,
     )
+    return 200, body
 
 
 def check_callback_url(owner: tenants.Tenant, url: str) -> None:
@@ -146,8 +147,9 @@ def launch(
     fields: dict[str, Any],
     callback_token: str = "",
     task_id: str | None = None,
-) -> dict[str, Any]:
-    """Create the session, start the execution, answer its first checkpoint (the envelope).
+) -> tuple[dict[str, Any], dict[str, Any] | None]:
+    """Create the session, start the execution, answer its first checkpoint: the envelope and
+    the session item it renders.
 
     ``fields``: more session attributes (callback_url, submit_time, ...). ``task_id``: a session
     created earlier and waiting for its user (the hosted page): it is started at most once, by a
@@ -175,7 +177,7 @@ def launch(
     if waiting_session:
         if not sessions.begin_awaiting(task_id, item):
             current = sessions.get(task_id)  # the hosted page's task, started by an earlier request
-            return render(current) if current else envelope(codes.SYSTEM_ERROR)
+            return (render(current) if current else envelope(codes.SYSTEM_ERROR)), current
     else:
         sessions.create(item)
     execution_input = {
@@ -202,7 +204,7 @@ def launch(
     current = sessions.wait_for_checkpoint(task_id, 0, _deadline())
     body = render(current)
     body["data"].update(isp=item["isp"], region=item["region"])  # extra fields: carrier and region of the number
-    return body
+    return body, current
 
 
 # ---------------------------------------------------------------- submit / resend

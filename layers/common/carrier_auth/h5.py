@@ -22,13 +22,14 @@ import secrets
 import time
 import uuid
 from collections.abc import Callable
-from functools import cache
+from functools import cache, partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 from aws_lambda_powertools import Logger, Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit
+from boto3.dynamodb.conditions import Attr
 
 from . import codes, crypto, facade, numbers, sessions, urlguard, validation
 from .config import get_settings
@@ -37,7 +38,7 @@ from .errors import ApiError
 from .providers.base import Identity
 
 if TYPE_CHECKING:
-    from aws_lambda_powertools.event_handler import APIGatewayRestResolver
+    from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 
 logger = Logger(child=True)
 
@@ -70,7 +71,6 @@ FINAL_ADVICE = {
     sessions.TIMED_OUT: codes.USER_NEXT_ACTIONS[codes.INPUT_TIMEOUT],
 }
 PERSON_FIELDS = ("name", "identity_card", "mobile_no")
-ACTIONS = frozenset({"session", "number", "start", "code", "resend"})  # POST /h5/{task_id}/api/{action}
 
 
 def _digest(secret: str) -> str:
@@ -108,21 +108,10 @@ def public_base(event: dict[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------- POST /carrier/auth/h5 (API key)
-def _prefill_guide(req: Any) -> str:
-    """The seed guide code for the first bad prefilled field ("" when all given ones are valid)."""
-    if req.mobile_no is not None and validation.normalise_mobile(req.mobile_no) is None:
-        return codes.BAD_MOBILE
-    if req.identity_card is not None and validation.normalise_id_number(req.identity_card) is None:
-        return codes.BAD_ID_NUMBER
-    if req.name is not None and not validation.valid_name(req.name):
-        return codes.BAD_NAME
-    return ""
-
-
 def create_link(body: str | None, tenant: str, event: dict[str, Any]) -> tuple[int, dict]:
     owner = facade.tenant_of(tenant)
     req = validation.parse(validation.H5Request, body)
-    bad = _prefill_guide(req)
+    bad = validation.identity_guide_code(req.mobile_no, req.identity_card, req.name)  # the prefills given
     if bad:
         return 200, guide("", bad)
     facade.check_callback_url(owner, req.callback_set.callback_url)
@@ -217,7 +206,7 @@ def page_state(session: dict[str, Any], answer: dict[str, Any] | None = None) ->
         "region": session.get("region", ""),
         "next_action": codes.USER_NEXT_ACTIONS.get(guide_code, "") if guide_code else "",
     }
-    if step in ("sms", "image", "query_password"):
+    if step in INPUT_STEPS.values():
         sent = int(session.get("code_sent_at", 0))
         wait = sent + settings.resend_interval_seconds - _now() if sent else 0
         state["resend"] = {
@@ -316,21 +305,15 @@ def _exchange(task_id: str, body: str | None, event: dict[str, Any]) -> tuple[in
     if _now() > int(session["h5_link_expires_at"]):
         raise ApiError(410, LINK_EXPIRED, {"reason": "expired"})
     cookie = secrets.token_urlsafe(32)
-    from boto3.dynamodb.conditions import Attr
-    from botocore.exceptions import ClientError
-
     values = {"h5_link_used_at": _now(), "h5_cookie_hash": _digest(cookie), "h5_cookie_expires_at": _now() + PAGE_SESSION_SECONDS}
-    try:
-        session = sessions.update(task_id, values, condition=Attr("h5_link_used_at").not_exists())
-    except ClientError as exc:
-        if sessions.is_conditional_failure(exc):  # another browser took it a moment ago
-            raise ApiError(410, LINK_USED, {"reason": "used"}) from None
-        raise
+    session = sessions.update_if(task_id, values, Attr("h5_link_used_at").not_exists())
+    if session is None:  # another browser took it a moment ago
+        raise ApiError(410, LINK_USED, {"reason": "used"})
     logger.info("hosted page opened")
     return 200, page_state(session), [_set_cookie(event, task_id, cookie)]
 
 
-def _number(body: str | None) -> tuple[int, dict]:
+def _number(_session: dict[str, Any], body: str | None) -> tuple[int, dict]:
     """The carrier and region of a mobile number as the user types it (never in a URL)."""
     req = validation.parse(validation.H5Number, body)
     mobile = validation.normalise_mobile(req.mobile_no)
@@ -363,7 +346,7 @@ def _start(session: dict[str, Any], body: str | None) -> tuple[int, dict]:
         state["data"].update(guide_code=bad, guide_message=message, next_action=codes.USER_NEXT_ACTIONS[bad])
         return 200, state
     consent = {"version": AGREEMENT_VERSION, "at": int(time.time() * 1000)}
-    answer = facade.launch(
+    answer, current = facade.launch(
         session["tenant"],
         session["user_id"],
         Identity(name=person["name"], id_number=person["identity_card"], mobile=person["mobile_no"]),
@@ -371,13 +354,15 @@ def _start(session: dict[str, Any], body: str | None) -> tuple[int, dict]:
         {"consent": consent},
         task_id=task_id,
     )
-    return 200, page_state(sessions.get(task_id) or session, answer)
+    return 200, page_state(current or session, answer)
 
 
 def _signal(action: str, session: dict[str, Any], body: str | None) -> tuple[int, dict]:
     req = validation.parse(validation.H5Code if action == "submit" else validation.H5Resend, body)
     code = getattr(req, "auth_code", None)
     status, answer = facade.signal_task(action, session, req.trace_id, code, body or "")
+    # read again: the answer may be an idempotent replay of an earlier request (and it is an
+    # envelope, without the counters the page shows)
     current = sessions.get(session["task_id"]) or session
     # a stale trace_id (409): the page renders the current checkpoint instead
     return status, page_state(current, answer if status == 200 else None)
@@ -387,8 +372,21 @@ def _state(session: dict[str, Any]) -> tuple[int, dict]:
     return 200, page_state(session)
 
 
+# POST /h5/{task_id}/api/{action} behind the page's cookie (``session`` trades the link for it):
+# (session, body) -> (status, envelope)
+PAGE_ACTIONS: dict[str, Callable[[dict[str, Any], str | None], tuple[int, dict]]] = {
+    "number": _number,  # the session only proves the caller is the page
+    "start": _start,
+    "code": partial(_signal, "submit"),
+    "resend": partial(_signal, "resend"),
+}
+
+
 # ---------------------------------------------------------------- serving
-def security_headers(https: bool, cacheable: bool = False) -> dict[str, str]:
+IMMUTABLE = "public, max-age=31536000, immutable"
+
+
+def security_headers(https: bool) -> dict[str, str]:
     ancestors = get_settings().h5_frame_ancestors
     headers = {
         "Content-Security-Policy": (
@@ -399,7 +397,7 @@ def security_headers(https: bool, cacheable: bool = False) -> dict[str, str]:
         "Referrer-Policy": "no-referrer",
         "Permissions-Policy": "camera=(), microphone=(), geolocation=(), payment=()",
         "Cross-Origin-Opener-Policy": "same-origin",
-        "Cache-Control": "public, max-age=31536000, immutable" if cacheable else "no-store",
+        "Cache-Control": "no-store",
     }
     if ancestors.strip() == "'none'":
         headers["X-Frame-Options"] = "DENY"
@@ -434,10 +432,6 @@ class Assets:
 
 def page_function(static: Path) -> Callable[[dict, Any], Any]:
     """The Lambda handler of the page and its endpoints (``/h5/{task_id}`` and below)."""
-    from aws_lambda_powertools.event_handler import Response
-
-    from .handlers import resolver
-
     log = Logger()
     tracer = Tracer(patch_modules=("botocore",))
     metrics = Metrics()
@@ -448,6 +442,12 @@ def page_function(static: Path) -> Callable[[dict, Any], Any]:
 
     @cache
     def routed() -> APIGatewayRestResolver:
+        # built on the first call, not at import: the event_handler package is a cold start's
+        # largest import after boto3 (handlers.api_function does the same)
+        from aws_lambda_powertools.event_handler import Response
+
+        from .handlers import resolver
+
         app = resolver()
 
         def event() -> dict[str, Any]:
@@ -471,7 +471,7 @@ def page_function(static: Path) -> Callable[[dict, Any], Any]:
             if content is None or asset == "index.html":
                 raise ApiError(404, "接口不存在")
             current = (app.current_event.query_string_parameters or {}).get("v") == assets().version
-            headers = security_headers(_https(event()), cacheable=current)
+            headers = {"Cache-Control": IMMUTABLE} if current else None  # the rest: lambda_handler
             return Response(200, CONTENT_TYPES[Path(asset).suffix], content, headers=headers)
 
         @app.get("/h5/<task_id>/api/state")
@@ -482,21 +482,17 @@ def page_function(static: Path) -> Callable[[dict, Any], Any]:
         def act(task_id: str, action: str) -> Response:
             _same_origin(event())
             body = app.current_event.decoded_body
-            if action not in ACTIONS:
-                raise ApiError(404, "接口不存在")
-            metrics.add_metric(name=f"H5{action.capitalize()}Requested", unit=MetricUnit.Count, value=1)
             if action == "session":
+                metrics.add_metric(name="H5SessionRequested", unit=MetricUnit.Count, value=1)
                 status, answer, cookies = _exchange(task_id, body, event())
                 return json_answer(status, answer, cookies)
-            handlers: dict[str, Callable[[dict[str, Any]], tuple[int, dict]]] = {
-                "number": lambda _session: _number(body),
-                "start": lambda session: _start(session, body),
-                "code": lambda session: _signal("submit", session, body),
-                "resend": lambda session: _signal("resend", session, body),
-            }
+            handler = PAGE_ACTIONS.get(action)
+            if handler is None:
+                raise ApiError(404, "接口不存在")
+            metrics.add_metric(name=f"H5{action.capitalize()}Requested", unit=MetricUnit.Count, value=1)
             if action in ("code", "resend"):  # idempotency's guard against the function's timeout
                 facade.register_lambda_context(app.lambda_context)
-            return json_answer(*handlers[action](_page_session(task_id, event())))
+            return json_answer(*handler(_page_session(task_id, event()), body))
 
         return app
 

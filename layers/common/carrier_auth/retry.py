@@ -1,7 +1,11 @@
-"""Growing retry delays for SQS-driven work (the callback queue)."""
+"""SQS-driven work: growing retry delays (the callback queue) and a batch's records processed
+side by side (the callback and collect functions)."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from . import aws
 from .config import env_int
@@ -25,3 +29,20 @@ def backoff_visibility(queue_arn: str, receipt_handle: str, attempt: int) -> Non
     aws.client("sqs").change_message_visibility(
         QueueUrl=queue_url(queue_arn), ReceiptHandle=receipt_handle, VisibilityTimeout=delay_for(attempt)
     )
+
+
+def process_in_threads(
+    event: dict, context: Any, processor: Any, handler_for: Callable[[ThreadPoolExecutor], Any], name: str
+) -> dict:
+    """Powertools' partial-batch response for ``event``, each record's (blocking) work on a thread
+    of its own: no record waits for another one's slow upstream. ``handler_for(pool)`` makes the
+    async record handler. The pool is not waited for: every record's work has its own bound."""
+    from aws_lambda_powertools.utilities.batch import async_process_partial_response
+
+    pool = ThreadPoolExecutor(max_workers=len(event.get("Records") or []) or 1, thread_name_prefix=name)
+    try:
+        return async_process_partial_response(
+            event=event, record_handler=handler_for(pool), processor=processor, context=context
+        )
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)

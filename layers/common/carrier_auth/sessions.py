@@ -110,13 +110,7 @@ def begin_awaiting(task_id: str, values: dict[str, Any]) -> bool:
     fresh = _fresh(values, PENDING)
     fresh.pop("created_at")
     fresh.pop("task_id", None)
-    try:
-        update(task_id, fresh, remove=("prefill_enc",), condition=Attr("status").eq(AWAITING_USER))
-    except ClientError as exc:
-        if is_conditional_failure(exc):
-            return False
-        raise
-    return True
+    return update_if(task_id, fresh, Attr("status").eq(AWAITING_USER), remove=("prefill_enc",)) is not None
 
 
 def get(task_id: str) -> dict[str, Any] | None:
@@ -147,6 +141,16 @@ def update(task_id: str, values: dict[str, Any], remove: tuple[str, ...] = (), c
         **({"ExpressionAttributeValues": placeholders} if placeholders else {}),
     )
     return _plain(resp["Attributes"])
+
+
+def update_if(task_id: str, values: dict[str, Any], condition: Any, remove: tuple[str, ...] = ()) -> dict | None:
+    """``update`` when ``condition`` holds; None (nothing written) when it does not."""
+    try:
+        return update(task_id, values, remove=remove, condition=condition)
+    except ClientError as exc:
+        if is_conditional_failure(exc):
+            return None
+        raise
 
 
 def checkpoint(

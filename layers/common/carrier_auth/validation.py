@@ -418,15 +418,16 @@ def normalise_id_number(id_number: str) -> str | None:
     return number if _birth_date_ok(number) else None
 
 
-def identity_guide_code(mobile: str, id_number: str, name: str | None) -> str:
-    """The seed guide code for the first bad identity field, or "" when all are valid.
+def identity_guide_code(mobile: str | None, id_number: str | None, name: str | None) -> str:
+    """The seed guide code for the first bad identity field, or "" when all are valid (a field
+    that is None was not given: the hosted page's prefills are each optional).
 
     Latin names are accepted with any valid id number: the number does not say in which script
     the person's name is registered (foreigners, residence-permit holders), and whether name and
     number belong together is the three-factor check's answer (90026), not a format question."""
-    if normalise_mobile(mobile) is None:
+    if mobile is not None and normalise_mobile(mobile) is None:
         return codes.BAD_MOBILE
-    if normalise_id_number(id_number) is None:
+    if id_number is not None and normalise_id_number(id_number) is None:
         return codes.BAD_ID_NUMBER
     if name is not None and not valid_name(name):
         return codes.BAD_NAME
