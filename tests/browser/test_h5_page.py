@@ -162,7 +162,7 @@ def test_input_timeout(journey: Journey, stack) -> None:
     with stack.function_env(INPUT_TIMEOUT_SECONDS="2"):
         j = journey.open()
         j.start("13800138000")
-    j.screen("sms")
+        j.screen("sms")  # the start has read the setting: the task waits at most 2 s for a code
     j.wait_session(lambda i: i["status"] == "TIMED_OUT")
     j.sms("123456")
     done = j.screen("done")
