@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 export PYTHONPATH := $(CURDIR)/layers/common:$(CURDIR)
 
-.PHONY: install browser run demo h5-demo test test-unit test-integration test-e2e test-browser h5-screenshots lint bench clean
+.PHONY: install browser run demo h5-demo openapi test test-unit test-integration test-e2e test-browser h5-screenshots lint bench clean
 
 $(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -52,6 +52,9 @@ test-browser: install browser
 
 h5-screenshots: install browser ## the hosted page at a phone viewport, step by step, into docs/h5/
 	CARRIER_AUTH_H5_SCREENSHOTS=docs/h5 $(PY) -m pytest -q tests/browser
+
+openapi: install ## regenerate docs/openapi.json from the route declarations and models (a test fails when it is stale)
+	$(PY) -m carrier_auth.api > docs/openapi.json
 
 lint: install
 	$(VENV)/bin/cfn-lint template.yaml

@@ -3,6 +3,9 @@
 Two tenants (apps), each with its own API key and callback signing secret:
 CARRIER_AUTH_API_KEY (dev-api-key) / CARRIER_AUTH_CALLBACK_SECRET (dev-callback-secret) and
 CARRIER_AUTH_API_KEY_2 (dev-api-key-2) / CARRIER_AUTH_CALLBACK_SECRET_2 (dev-callback-secret-2).
+The same secret signs X-CarrierAuth-Signature and the Standard Webhooks webhook-signature; the
+banner shows each secret's whsec_ form for the Standard Webhooks libraries (the defaults':
+whsec_ZGV2LWNhbGxiYWNrLXNlY3JldA== and whsec_ZGV2LWNhbGxiYWNrLXNlY3JldC0y).
 Environment: CARRIER_AUTH_INPUT_TIMEOUT_SECONDS (300), CARRIER_AUTH_POLL_INTERVAL_SECONDS (1),
 CARRIER_AUTH_UPSTREAM_TIMEOUT_SECONDS (5), CARRIER_AUTH_API_PORT (3000),
 CARRIER_AUTH_MOTO_PORT (5000), CARRIER_AUTH_CALLBACK_PORT (3001),
@@ -26,8 +29,10 @@ BANNER = """
 Carrier Auth Gateway (运营商认证网关) - embedded stack with sandbox providers
 
   API              {api}      (header x-api-key: a tenant's key)
+  OpenAPI document {api}/openapi.json   (no key; the same as docs/openapi.json)
   tenants          {tenants}
-                   callbacks are signed with the tenant's secret: CARRIER_AUTH_CALLBACK_SECRET (_2)
+                   callbacks are signed with the tenant's secret: CARRIER_AUTH_CALLBACK_SECRET (_2),
+                   both X-CarrierAuth-Signature and webhook-signature (Standard Webhooks: whsec_ form)
   moto (AWS APIs)  {moto}      e.g. aws --endpoint-url {moto} dynamodb scan --table-name {table}
   state machine    {sm}
   callback receiver {callback}  (loopback callbacks are allowed locally; it logs what it gets
@@ -42,7 +47,8 @@ Sandbox numbers: 13800138000 happy | 001 identity mismatch | 002 wrong password 
                  005-030: one per upstream condition (every guide code), see README.md.
 Ctrl-C stops it.
 """
-TENANT = "{name:<10} x-api-key: {key:<16} API key id {key_id}"
+TENANT = ("{name:<10} x-api-key: {key:<16} API key id {key_id}\n"
+          "                              its callback secret for Standard Webhooks: {whsec}")
 
 
 def taken_port() -> str | None:
@@ -73,7 +79,12 @@ def main() -> int:
         receiver_port=int(os.environ.get("CARRIER_AUTH_CALLBACK_PORT", "3001")),
     )
     stack.start()
-    tenants = [TENANT.format(name=t.name, key=t.api_key, key_id=t.api_key_id) for t in stack.tenants]
+    from carrier_auth.callback import standard_secret
+
+    tenants = [
+        TENANT.format(name=t.name, key=t.api_key, key_id=t.api_key_id, whsec=standard_secret(t.callback_secret))
+        for t in stack.tenants
+    ]
     print(
         BANNER.format(
             api=stack.api_url,

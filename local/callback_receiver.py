@@ -1,10 +1,12 @@
-"""A stand-in for the apps' callback endpoint: verifies the signature and logs what it got.
+"""A stand-in for the apps' callback endpoint: verifies the signatures and logs what it got.
 
 Several tenants share the gateway, each signing with its own secret: a delivery is checked
-against every tenant's secret and recorded with the tenant whose secret verified it. It logs
-the task id, result, tenant (the API key id) and whether the signature is valid: never the
-callback token. Tests read ``received`` and may make the next deliveries fail (``fail_next``)
-or answer late (``delay_next``, a slow app endpoint).
+against every tenant's secret and recorded with the tenant whose secret verified its
+X-CarrierAuth-Signature; the Standard Webhooks headers (webhook-id / -timestamp / -signature)
+are checked too, against each secret's ``whsec_`` form. It logs the task id, result, tenant
+(the API key id) and whether each signature is valid: never the body, the callback token or
+the signatures. Tests read ``received`` and may make the next deliveries fail (``fail_next``,
+with answer headers such as Retry-After) or answer late (``delay_next``, a slow app endpoint).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-from carrier_auth.callback import SIGNATURE_HEADER, verify
+from carrier_auth.callback import SIGNATURE_HEADER, standard_secret, verify, verify_standard
 
 log = logging.getLogger("carrier_auth.local.callback_receiver")
 
@@ -30,15 +32,18 @@ class CallbackReceiver:
     def __init__(self, secrets: dict[str, str]) -> None:
         self.secrets = secrets  # API key id -> that tenant's callback secret
         self.received: list[dict[str, Any]] = []
-        self._fail: list[tuple[str | None, int]] = []
+        self._fail: list[tuple[str | None, tuple[int, dict[str, str]]]] = []
         self._delay: list[tuple[str | None, float]] = []
         self._lock = threading.Condition()
         self._server: ThreadingHTTPServer | None = None
 
-    def fail_next(self, status: int = 500, count: int = 1, task_id: str | None = None) -> None:
-        """Answer ``status`` to the next ``count`` deliveries (of ``task_id`` only, if given)."""
+    def fail_next(
+        self, status: int = 500, count: int = 1, task_id: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
+        """Answer ``status`` (with ``headers``, e.g. ``{"Retry-After": "120"}``) to the next
+        ``count`` deliveries (of ``task_id`` only, if given)."""
         with self._lock:
-            self._fail.extend([(task_id, status)] * count)
+            self._fail.extend([(task_id, (status, dict(headers or {})))] * count)
 
     def delay_next(self, seconds: float, count: int = 1, task_id: str | None = None) -> None:
         """Answer the next ``count`` deliveries (of ``task_id`` only, if given) after ``seconds``."""
@@ -58,8 +63,10 @@ class CallbackReceiver:
 
             def do_POST(self) -> None:  # noqa: N802
                 raw = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-                status = receiver._accept(raw, self.headers.get(SIGNATURE_HEADER, ""))
+                status, extra = receiver._accept(raw, {name.lower(): value for name, value in self.headers.items()})
                 self.send_response(status)
+                for name, value in extra.items():
+                    self.send_header(name, value)
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
@@ -88,8 +95,16 @@ class CallbackReceiver:
             self._server.server_close()
 
     def _tenant(self, raw: bytes, signature: str) -> str | None:
-        """The API key id of the tenant whose secret signed ``raw``, or None."""
+        """The API key id of the tenant whose secret signed ``raw`` (X-CarrierAuth), or None."""
         return next((key_id for key_id, secret in self.secrets.items() if verify(secret, raw, signature)), None)
+
+    def _standard_tenant(self, raw: bytes, headers: dict[str, str]) -> str | None:
+        """The API key id of the tenant whose secret signed the Standard Webhooks headers, or None."""
+        return next(
+            (key_id for key_id, secret in self.secrets.items()
+             if verify_standard(standard_secret(secret), raw, headers)),
+            None,
+        )
 
     @staticmethod
     def _take(planned: list[tuple[str | None, Any]], task_id: str | None) -> Any:
@@ -99,9 +114,11 @@ class CallbackReceiver:
         planned.remove(entry)
         return entry[1]
 
-    def _accept(self, raw: bytes, signature: str) -> int:
-        """Record the delivery now; fill in ``answered`` when the answer goes out."""
-        tenant = self._tenant(raw, signature)
+    def _accept(self, raw: bytes, headers: dict[str, str]) -> tuple[int, dict[str, str]]:
+        """Record the delivery now; fill in ``answered`` when the answer goes out. Returns the
+        status and the extra headers to answer with."""
+        tenant = self._tenant(raw, headers.get(SIGNATURE_HEADER.lower(), ""))
+        standard = self._standard_tenant(raw, headers)
         try:
             body = json.loads(raw)
         except ValueError:
@@ -110,21 +127,23 @@ class CallbackReceiver:
             failure = self._take(self._fail, body.get("task_id"))
             delay = self._take(self._delay, body.get("task_id")) or 0
             record = {"body": body, "tenant": tenant, "signature_valid": tenant is not None,
+                      "standard_signature_valid": standard is not None, "headers": headers,
                       "answered": None, "delayed": delay, "raw": raw}
             self.received.append(record)
             self._lock.notify_all()
         if delay:
             threading.Event().wait(delay)  # the slow endpoint itself, not a test waiting
-        status = failure or (200 if tenant else 401)
+        status, extra = failure or ((200 if tenant else 401), {})
         with self._lock:
             record["answered"] = status
             self._lock.notify_all()
         log.info(
-            "callback received task_id=%s error_code=%s success=%s tenant=%s signature=%s answered=%s",
+            "callback received task_id=%s error_code=%s success=%s tenant=%s signature=%s "
+            "webhook-signature=%s answered=%s",
             body.get("task_id"), body.get("error_code"), body.get("success"), tenant,
-            "valid" if tenant else "INVALID", status,
+            "valid" if tenant else "INVALID", "valid" if standard else "INVALID", status,
         )
-        return status
+        return status, extra
 
     def wait_for(self, task_id: str, timeout: float = 30.0, answered: int = 200) -> dict[str, Any] | None:
         """Wait (with a deadline) for a delivery of ``task_id`` that was answered ``answered``."""

@@ -9,7 +9,9 @@ time out: SQS redelivers only the failed records, and the others are deleted.
 
 Failed records are reported as batch item failures and their visibility timeout grows with
 each receive (30 s, 60 s, 120 s, ... capped at 6 h), so SQS retries them for hours before the
-redrive policy parks them in the dead-letter queue.
+redrive policy parks them in the dead-letter queue. A 429 or 503 with Retry-After may lengthen
+that wait (never shorten it, never past 6 h). A 410 Gone ends the retries: the record is not
+failed (SQS deletes it) and the session records callback_status GONE.
 """
 
 import asyncio
@@ -23,7 +25,7 @@ from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from carrier_auth import callback, sessions, tenants
 from carrier_auth.config import env_int
-from carrier_auth.errors import CallbackDeliveryFailed, SessionNotFound
+from carrier_auth.errors import CallbackDeliveryFailed, CallbackGone, SessionNotFound
 from carrier_auth.retry import backoff_visibility, process_in_threads
 
 logger = Logger()
@@ -50,7 +52,14 @@ def _deliver(record: SQSRecord, timeout: float) -> None:
         owner = tenants.get(str(session.get("tenant", "")))
     except tenants.UnknownTenant as exc:
         raise CallbackDeliveryFailed(str(exc)) from None
-    status = callback.deliver(session, detail, owner, timeout)
+    try:
+        status = callback.deliver(session, detail, owner, timeout)
+    except CallbackGone:
+        # the app asked for no more attempts: done, not failed (SQS deletes the record)
+        sessions.update(detail["task_id"], {"callback_status": "GONE", "callback_http_status": 410})
+        metrics.add_metric(name="CallbackGone", unit=MetricUnit.Count, value=1)
+        logger.info("callback endpoint answered 410 Gone: no more attempts", extra={"http_status": 410})
+        return
     sessions.update(detail["task_id"], {"callback_status": "DELIVERED", "callback_http_status": status})
     metrics.add_metric(name="CallbackDelivered", unit=MetricUnit.Count, value=1)
     logger.info("callback delivered", extra={"http_status": status})
@@ -58,12 +67,13 @@ def _deliver(record: SQSRecord, timeout: float) -> None:
 
 def _failed(record: SQSRecord, exc: Exception) -> None:
     attempts = int(record.attributes.approximate_receive_count)
+    retry_after = getattr(exc, "retry_after", None)  # a 429/503's Retry-After, in seconds
     logger.warning(
         "callback not delivered",
-        extra={"reason": str(exc), "attempt": attempts, "message_id": record.message_id},
+        extra={"reason": str(exc), "attempt": attempts, "message_id": record.message_id, "retry_after": retry_after},
     )
     metrics.add_metric(name="CallbackFailed", unit=MetricUnit.Count, value=1)
-    backoff_visibility(record.event_source_arn, record.receipt_handle, attempts)
+    backoff_visibility(record.event_source_arn, record.receipt_handle, attempts, retry_after)
 
 
 def _handler_for(context, pool: ThreadPoolExecutor):  # noqa: ANN001, ANN202

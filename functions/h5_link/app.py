@@ -3,4 +3,4 @@
 from carrier_auth import h5
 from carrier_auth.handlers import api_function
 
-lambda_handler = api_function("POST", "/carrier/auth/h5", h5.create_link, metric="H5LinkRequested", with_event=True)
+lambda_handler = api_function("createH5Link", h5.create_link, metric="H5LinkRequested", with_event=True)

@@ -12,8 +12,7 @@ from carrier_auth.handlers import api_function
 PROVIDER = "yuxin"
 
 lambda_handler = api_function(
-    "POST",
-    "/identity/realname",
+    "checkRealname",
     partial(facade.identity_check, PROVIDER),
     metric="IdentityCheck",
     traced=("botocore", "requests"),

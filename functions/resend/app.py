@@ -6,8 +6,7 @@ from carrier_auth import facade
 from carrier_auth.handlers import api_function
 
 lambda_handler = api_function(
-    "POST",
-    "/carrier/auth/resend",
+    "resendCode",
     partial(facade.signal, "resend"),
     metric="ResendRequested",
     on_context=facade.register_lambda_context,

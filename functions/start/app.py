@@ -3,4 +3,4 @@
 from carrier_auth import facade
 from carrier_auth.handlers import api_function
 
-lambda_handler = api_function("POST", "/carrier/auth", facade.start, metric="TaskStartRequested")
+lambda_handler = api_function("startCarrierAuth", facade.start, metric="TaskStartRequested")

@@ -4,8 +4,8 @@ from carrier_auth import facade
 from carrier_auth.handlers import api_function
 
 
-def _status(_body: str | None, tenant: str, task_id: str) -> tuple[int, dict]:
+def _status(_request: None, tenant: str, task_id: str) -> tuple[int, dict]:
     return facade.status(task_id, tenant)
 
 
-lambda_handler = api_function("GET", "/carrier/auth/<task_id>", _status, metric="StatusRequested")
+lambda_handler = api_function("getCarrierAuth", _status, metric="StatusRequested")

@@ -8,8 +8,7 @@ from carrier_auth import facade
 from carrier_auth.handlers import api_function
 
 lambda_handler = api_function(
-    "POST",
-    "/carrier/auth/code",
+    "submitCode",
     partial(facade.signal, "submit"),
     metric="SubmitRequested",
     on_context=facade.register_lambda_context,

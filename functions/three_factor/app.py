@@ -12,8 +12,7 @@ from carrier_auth.handlers import api_function
 PROVIDER = "three_factor"
 
 lambda_handler = api_function(
-    "POST",
-    "/identity/three-factor",
+    "checkThreeFactor",
     partial(facade.identity_check, PROVIDER),
     metric="IdentityCheck",
     traced=("botocore", "requests"),

@@ -1,7 +1,11 @@
-"""callback.py: signature, SSRF guard on the callback URL, body, and delivery to a real local server."""
+"""callback.py: signatures (X-CarrierAuth and Standard Webhooks), SSRF guard on the callback URL,
+body, and delivery to a real local server (answers: 2xx, 410, 429/503 with Retry-After)."""
 
 from __future__ import annotations
 
+import base64
+import email.message
+import email.utils
 import hashlib
 import hmac
 import json
@@ -16,13 +20,19 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import pytest
+from standardwebhooks import Webhook
+from standardwebhooks.webhooks import WebhookVerificationError
 
 from carrier_auth import callback, codes, crypto, urlguard
 from carrier_auth.tenants import Tenant
-from carrier_auth.errors import ApiError, CallbackDeliveryFailed
+from carrier_auth.errors import ApiError, CallbackDeliveryFailed, CallbackGone
 
 SECRET = "whsec-unit-test"
 HEADER_RE = re.compile(r"^t=(\d+),v1=([0-9a-f]{64})$")
+STANDARD_SIG_RE = re.compile(r"^v1,[A-Za-z0-9+/]{43}=$")  # base64 of a 32-byte HMAC-SHA256
+# a whsec_ secret as the Standard Webhooks tools generate them: base64 of random key bytes
+WHSEC_KEY = bytes(range(7, 39))
+WHSEC_SECRET = "whsec_" + base64.b64encode(WHSEC_KEY).decode()
 
 
 def independent_hmac(secret: str, t: int, body: bytes) -> str:
@@ -98,6 +108,180 @@ def test_verify_rejects_garbage_headers(header: str) -> None:
 def test_verify_rejects_non_ascii_garbage_header() -> None:
     now = int(time.time())
     assert callback.verify(SECRET, b"{}", f"t={now},v1=é") is False
+
+
+# --- Standard Webhooks: key, sign_standard / verify_standard -------------------------------------
+
+
+def independent_standard(key: bytes, msg_id: str, t: int, body: bytes) -> str:
+    mac = hmac.new(key, f"{msg_id}.{t}.".encode() + body, hashlib.sha256).digest()
+    return "v1," + base64.b64encode(mac).decode()
+
+
+def standard_headers(secrets: str | tuple[str, ...], body: bytes, t: int, msg_id: str = "evt-1") -> dict[str, str]:
+    return {
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(t),
+        "webhook-signature": callback.sign_standard(secrets, msg_id, t, body),
+    }
+
+
+def test_standard_key_of_a_plain_secret_is_its_utf8_bytes() -> None:
+    assert callback.standard_key("dev-callback-secret") == b"dev-callback-secret"
+    assert callback.standard_key("密钥-1") == "密钥-1".encode()
+    assert callback.standard_secret("dev-callback-secret") == "whsec_ZGV2LWNhbGxiYWNrLXNlY3JldA=="
+    # an X-CarrierAuth-style secret whose prefix merely looks similar is a plain secret
+    assert callback.standard_key(SECRET) == SECRET.encode()
+
+
+def test_standard_key_of_a_whsec_secret_is_the_base64_decoding_of_the_rest() -> None:
+    assert callback.standard_key(WHSEC_SECRET) == WHSEC_KEY
+    assert callback.standard_secret(WHSEC_SECRET) == WHSEC_SECRET  # idempotent
+    plain = callback.standard_secret("dev-callback-secret")
+    assert callback.standard_secret(plain) == plain
+    assert callback.standard_key(plain) == b"dev-callback-secret"
+    # padding is optional, as the reference library reads it
+    assert callback.standard_key(WHSEC_SECRET.rstrip("=")) == WHSEC_KEY
+    with pytest.raises(ValueError):
+        callback.standard_key("whsec_a")  # not base64
+
+
+def test_sign_standard_format_and_independent_hmac() -> None:
+    body = '{"task_id":"t-1","error_message":"运营商认证成功"}'.encode()
+    signature = callback.sign_standard("s3cret", "evt-9", 1_700_000_000, body)
+    assert STANDARD_SIG_RE.match(signature), signature
+    assert signature == independent_standard(b"s3cret", "evt-9", 1_700_000_000, body)
+    assert callback.sign_standard(WHSEC_SECRET, "evt-9", 1_700_000_000, body) == independent_standard(
+        WHSEC_KEY, "evt-9", 1_700_000_000, body
+    )
+
+
+def test_sign_standard_during_a_rotation_puts_the_current_secret_first() -> None:
+    body = b'{"a":1}'
+    signature = callback.sign_standard(("new-secret", "old-secret"), "evt-2", 1_700_000_000, body)
+    new, old = signature.split(" ")
+    assert new == callback.sign_standard("new-secret", "evt-2", 1_700_000_000, body)
+    assert old == callback.sign_standard("old-secret", "evt-2", 1_700_000_000, body)
+
+
+@pytest.mark.parametrize("secret", ["plain-secret", WHSEC_SECRET])
+def test_the_reference_library_verifies_sign_standard(secret: str) -> None:
+    body = '{"success":true,"error_message":"运营商认证成功"}'.encode()
+    headers = standard_headers(secret, body, int(time.time()))
+    assert Webhook(callback.standard_secret(secret)).verify(body, headers) == json.loads(body)
+    assert callback.verify_standard(secret, body, headers)
+    assert callback.verify_standard(callback.standard_secret(secret), body, headers)
+
+
+def test_verify_standard_accepts_either_secret_during_a_rotation() -> None:
+    body = b'{"a":1}'
+    headers = standard_headers(("new-secret", "old-secret"), body, int(time.time()))
+    assert callback.verify_standard("new-secret", body, headers)
+    assert callback.verify_standard("old-secret", body, headers)
+    assert not callback.verify_standard("third-secret", body, headers)
+
+
+def test_verify_standard_header_names_in_any_case() -> None:
+    body = b"{}"
+    headers = {k.title(): v for k, v in standard_headers("s", body, int(time.time())).items()}
+    assert callback.verify_standard("s", body, headers)
+    message = email.message.Message()  # what http.server hands a handler (case-insensitive)
+    for name, value in headers.items():
+        message[name.upper()] = value
+    assert callback.verify_standard("s", body, message)
+
+
+def test_verify_standard_rejects_tampered_body_wrong_id_and_wrong_secret() -> None:
+    body = b'{"success":false}'
+    now = int(time.time())
+    headers = standard_headers("s", body, now)
+    assert not callback.verify_standard("s", b'{"success":true}', headers)
+    assert not callback.verify_standard("s", body + b" ", headers)
+    assert not callback.verify_standard("s", body, {**headers, "webhook-id": "evt-other"})
+    assert not callback.verify_standard("other", body, headers)
+
+
+def test_verify_standard_rejects_old_and_future_timestamps_beyond_tolerance() -> None:
+    body = b"{}"
+    now = 1_700_000_000
+    assert callback.verify_standard("s", body, standard_headers("s", body, now - 300), now=now)
+    assert not callback.verify_standard("s", body, standard_headers("s", body, now - 301), now=now)
+    assert not callback.verify_standard("s", body, standard_headers("s", body, now + 301), now=now)
+    assert callback.verify_standard("s", body, standard_headers("s", body, now - 50), tolerance=60, now=now)
+    assert not callback.verify_standard("s", body, standard_headers("s", body, now - 61), tolerance=60, now=now)
+    # a signature replayed with a fresh timestamp
+    old = standard_headers("s", body, now - 3600)
+    assert not callback.verify_standard("s", body, {**old, "webhook-timestamp": str(now)}, now=now)
+
+
+def _garbage_headers() -> list[Any]:
+    body, now = b"{}", int(time.time())
+    good = standard_headers("s", body, now)
+    sig = good["webhook-signature"]
+    return [
+        {},
+        {"webhook-id": "evt-1", "webhook-timestamp": str(now)},
+        {"webhook-id": "evt-1", "webhook-signature": sig},
+        {"webhook-timestamp": str(now), "webhook-signature": sig},
+        {**good, "webhook-id": ""},
+        {**good, "webhook-timestamp": "abc"},
+        {**good, "webhook-timestamp": f"{now}.0"},
+        {**good, "webhook-timestamp": "１７００００００００"},  # full-width digits
+        {**good, "webhook-timestamp": "9" * 40},
+        {**good, "webhook-signature": ""},
+        {**good, "webhook-signature": "v1,"},
+        {**good, "webhook-signature": "v1,!!!not-base64"},
+        {**good, "webhook-signature": "v1,é"},
+        {**good, "webhook-signature": "v2," + sig[3:]},
+        {**good, "webhook-signature": sig[3:]},
+        {**good, "webhook-signature": "garbage ,,, v1"},
+        {**good, "webhook-id": "\ud800"},  # a lone surrogate cannot be UTF-8 encoded
+        {**good, "webhook-id": None},
+        {1: 2},
+        None,
+        "webhook-id: evt-1",
+        [("webhook-id", "evt-1")],
+    ]
+
+
+@pytest.mark.parametrize("headers", _garbage_headers())
+def test_verify_standard_rejects_garbage_headers_without_raising(headers: Any) -> None:
+    assert callback.verify_standard("s", b"{}", headers) is False
+
+
+def test_verify_standard_with_a_broken_whsec_secret_is_false_not_an_error() -> None:
+    headers = standard_headers("s", b"{}", int(time.time()))
+    assert callback.verify_standard("whsec_a", b"{}", headers) is False
+
+
+# --- Retry-After ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("value", "seconds"),
+    [
+        ("120", 120.0),
+        (" 7 ", 7.0),
+        ("0", 0.0),
+        ("-5", 0.0),  # negative: no wait asked
+        ("1.5", 1.5),
+        ("Tue, 14 Nov 2023 22:15:20 GMT", 120.0),  # 2 min after NOW
+        ("Tuesday, 14-Nov-23 22:15:20 GMT", 120.0),  # RFC 850, obsolete but allowed
+        ("Tue Nov 14 22:15:20 2023", 120.0),  # asctime: UTC
+        ("Tue, 14 Nov 2023 22:12:20 GMT", 0.0),  # past: no wait asked
+        ("Tue, 14 Nov 2023 22:13:20 -0000", 0.0),  # now exactly
+        (None, None),
+        ("", None),
+        ("soon", None),
+        ("120s", None),
+        ("1e3", None),
+        ("nan", None),
+        ("Tue, 99 Nov 2023 22:15:20 GMT", None),
+    ],
+)
+def test_retry_after_seconds(value: str | None, seconds: float | None) -> None:
+    now = 1_700_000_000  # Tue, 14 Nov 2023 22:13:20 GMT
+    assert callback.retry_after_seconds(value, now=now) == seconds
 
 
 # --- check_url -----------------------------------------------------------------------------------
@@ -261,6 +445,7 @@ class Receiver:
 
     status: int = 200
     location: str = ""
+    answer_headers: dict[str, str] = field(default_factory=dict)
     requests: list[dict[str, Any]] = field(default_factory=list)
     release: threading.Event = field(default_factory=threading.Event)
     stall: bool = False
@@ -286,6 +471,8 @@ def receiver() -> Iterator[Receiver]:
             self.send_response(rec.status)
             if rec.location:
                 self.send_header("Location", rec.location)
+            for name, value in rec.answer_headers.items():
+                self.send_header(name, value)
             self.send_header("Content-Length", "0")
             self.end_headers()
 
@@ -441,6 +628,172 @@ def test_deliver_signs_with_every_tenant_secret(receiver: Receiver, delivery_env
     header = got["headers"][callback.SIGNATURE_HEADER]
     assert callback.verify("new-one", got["raw"], header) and callback.verify("old-one", got["raw"], header)
     assert not callback.verify(TENANT_SECRET, got["raw"], header)
+
+
+# --- deliver: Standard Webhooks headers ------------------------------------------------------------
+
+
+def _timestamp_of(headers: dict[str, str]) -> int:
+    """The ``t=`` of X-CarrierAuth-Signature."""
+    match = re.match(r"^t=(\d+),v1=", headers[callback.SIGNATURE_HEADER])
+    assert match, headers
+    return int(match[1])
+
+
+def test_deliver_carries_standard_webhooks_headers_the_reference_library_verifies(
+    receiver: Receiver, delivery_env: str
+) -> None:
+    tid = f"task-{uuid.uuid4().hex}"
+    session = session_item(tid, receiver.url(), crypto.encrypt(tid, "app-token-std"))
+    detail = finished(tid)
+    assert callback.deliver(session, detail, TENANT, ATTEMPT) == 200
+
+    got = receiver.requests[0]
+    raw, headers = got["raw"], got["headers"]
+    assert Webhook(callback.standard_secret(delivery_env)).verify(raw, headers) == json.loads(raw)
+    assert headers["webhook-id"] == detail["event_id"] == headers["X-CarrierAuth-Event-Id"]
+    assert headers["webhook-timestamp"] == str(_timestamp_of(headers))  # one timestamp, both signatures
+    assert STANDARD_SIG_RE.match(headers["webhook-signature"]), headers
+    assert headers["webhook-signature"] == independent_standard(
+        delivery_env.encode(), detail["event_id"], int(headers["webhook-timestamp"]), raw
+    )
+    assert callback.verify_standard(delivery_env, raw, headers)
+    assert callback.verify(delivery_env, raw, headers[callback.SIGNATURE_HEADER])  # unchanged
+    with pytest.raises(WebhookVerificationError):
+        Webhook(callback.standard_secret("another-tenant")).verify(raw, headers)
+
+
+def test_deliver_during_a_rotation_each_secret_verifies_on_its_own(receiver: Receiver, delivery_env: str) -> None:
+    rotating = Tenant(key_id="unitkey004", name="rotating", callback_secrets=("new-one", "old-one"))
+    tid = f"task-{uuid.uuid4().hex}"
+    assert callback.deliver(session_item(tid, receiver.url()), finished(tid), rotating, ATTEMPT) == 200
+    raw, headers = receiver.requests[0]["raw"], receiver.requests[0]["headers"]
+    new, old = headers["webhook-signature"].split(" ")
+    t = int(headers["webhook-timestamp"])
+    assert new == independent_standard(b"new-one", headers["webhook-id"], t, raw)
+    assert old == independent_standard(b"old-one", headers["webhook-id"], t, raw)
+    for secret in ("new-one", "old-one"):
+        Webhook(callback.standard_secret(secret)).verify(raw, headers)  # does not raise
+        assert callback.verify_standard(secret, raw, headers)
+        # each signature alone is enough for that secret
+        alone = {**headers, "webhook-signature": new if secret == "new-one" else old}
+        Webhook(callback.standard_secret(secret)).verify(raw, alone)
+    with pytest.raises(WebhookVerificationError):
+        Webhook(callback.standard_secret(TENANT_SECRET)).verify(raw, headers)
+
+
+def test_webhook_id_is_the_event_id_on_every_attempt(receiver: Receiver, delivery_env: str) -> None:
+    tid = f"task-{uuid.uuid4().hex}"
+    session, detail = session_item(tid, receiver.url()), finished(tid)
+    receiver.status = 500
+    with pytest.raises(CallbackDeliveryFailed):
+        callback.deliver(session, detail, TENANT, ATTEMPT)
+    receiver.status = 200
+    assert callback.deliver(session, detail, TENANT, ATTEMPT) == 200
+
+    first, second = (r["headers"] for r in receiver.requests)
+    assert first["webhook-id"] == second["webhook-id"] == detail["event_id"]
+    for got in receiver.requests:  # each attempt: one timestamp for both signatures, both valid
+        assert got["headers"]["webhook-timestamp"] == str(_timestamp_of(got["headers"]))
+        Webhook(callback.standard_secret(delivery_env)).verify(got["raw"], got["headers"])
+
+
+def test_deliver_with_a_whsec_secret(receiver: Receiver, delivery_env: str) -> None:
+    """A whsec_ secret: the Standard Webhooks key is its base64 payload (the secret is used by the
+    reference library as it is), X-CarrierAuth's key stays the whole string's UTF-8 bytes."""
+    tenant = Tenant(key_id="unitkey005", name="whsec", callback_secrets=(WHSEC_SECRET,))
+    tid = f"task-{uuid.uuid4().hex}"
+    assert callback.deliver(session_item(tid, receiver.url()), finished(tid), tenant, ATTEMPT) == 200
+    raw, headers = receiver.requests[0]["raw"], receiver.requests[0]["headers"]
+    Webhook(WHSEC_SECRET).verify(raw, headers)  # does not raise
+    assert headers["webhook-signature"] == independent_standard(
+        WHSEC_KEY, headers["webhook-id"], int(headers["webhook-timestamp"]), raw
+    )
+    t = _timestamp_of(headers)
+    assert headers[callback.SIGNATURE_HEADER] == f"t={t},v1={independent_hmac(WHSEC_SECRET, t, raw)}"
+
+
+def test_deliver_with_a_broken_whsec_secret_fails_without_a_request(receiver: Receiver, delivery_env: str) -> None:
+    tenant = Tenant(key_id="unitkey006", name="broken", callback_secrets=("whsec_a",))
+    tid = f"task-{uuid.uuid4().hex}"
+    with pytest.raises(CallbackDeliveryFailed, match="whsec_") as info:
+        callback.deliver(session_item(tid, receiver.url()), finished(tid), tenant, ATTEMPT)
+    assert "whsec_a" not in str(info.value)  # the secret itself is never in a message
+    assert receiver.requests == []
+
+
+# --- deliver: the endpoint's answer ------------------------------------------------------------------
+
+
+def test_deliver_410_is_gone_not_a_failure(receiver: Receiver, delivery_env: str) -> None:
+    receiver.status = 410
+    receiver.answer_headers = {"Retry-After": "60"}  # meaningless with 410: still gone
+    tid = f"task-{uuid.uuid4().hex}"
+    with pytest.raises(CallbackGone, match="410") as info:
+        callback.deliver(session_item(tid, receiver.url()), finished(tid), TENANT, ATTEMPT)
+    assert not isinstance(info.value, CallbackDeliveryFailed)
+    assert len(receiver.requests) == 1
+
+
+def _http_date(seconds_from_now: int) -> str:
+    return email.utils.formatdate(time.time() + seconds_from_now, usegmt=True)
+
+
+@pytest.mark.parametrize(
+    ("status", "retry_after", "low", "high"),
+    [
+        (429, "120", 120, 120),
+        (503, "120", 120, 120),
+        (503, "0", 0, 0),
+        (429, "-30", 0, 0),
+        (503, "HTTP-DATE+600", 597, 600),  # whole seconds, and the attempt takes a moment
+        (429, "HTTP-DATE-600", 0, 0),  # a date in the past
+    ],
+)
+def test_deliver_429_or_503_reads_retry_after(
+    receiver: Receiver, delivery_env: str, status: int, retry_after: str, low: float, high: float
+) -> None:
+    if retry_after.startswith("HTTP-DATE"):
+        retry_after = _http_date(int(retry_after[len("HTTP-DATE"):]))
+    receiver.status = status
+    receiver.answer_headers = {"Retry-After": retry_after}
+    tid = f"task-{uuid.uuid4().hex}"
+    with pytest.raises(CallbackDeliveryFailed, match=f"HTTP {status}") as info:
+        callback.deliver(session_item(tid, receiver.url()), finished(tid), TENANT, ATTEMPT)
+    assert info.value.retry_after is not None
+    assert low <= info.value.retry_after <= high
+
+
+@pytest.mark.parametrize(
+    ("status", "headers"),
+    [
+        (503, {}),  # no Retry-After
+        (429, {"Retry-After": "in a while"}),  # unparsable: ignored
+        (503, {"Retry-After": ""}),
+        (500, {"Retry-After": "120"}),  # only 429 and 503 may ask for a wait
+        (502, {"Retry-After": "120"}),
+        (404, {"Retry-After": "120"}),
+    ],
+)
+def test_deliver_failures_without_a_usable_retry_after(
+    receiver: Receiver, delivery_env: str, status: int, headers: dict[str, str]
+) -> None:
+    receiver.status = status
+    receiver.answer_headers = headers
+    tid = f"task-{uuid.uuid4().hex}"
+    with pytest.raises(CallbackDeliveryFailed, match=f"HTTP {status}") as info:
+        callback.deliver(session_item(tid, receiver.url()), finished(tid), TENANT, ATTEMPT)
+    assert info.value.retry_after is None
+
+
+def test_network_failures_carry_no_retry_after(delivery_env: str) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    tid = f"task-{uuid.uuid4().hex}"
+    with pytest.raises(CallbackDeliveryFailed) as info:
+        callback.deliver(session_item(tid, f"http://127.0.0.1:{port}/cb"), finished(tid), TENANT, ATTEMPT)
+    assert info.value.retry_after is None
 
 
 def test_deliver_refuses_a_host_outside_the_tenant_allowlist(receiver: Receiver, delivery_env: str) -> None:

@@ -1,7 +1,8 @@
 """functions/callback: a batch's records are delivered in parallel within the function's budget.
 
 Driven from an SQS event as Lambda builds it, with moto for DynamoDB, KMS, Secrets Manager and
-SQS, and real HTTP endpoints on 127.0.0.1 (fast ones and ones that never answer)."""
+SQS, and real HTTP endpoints on 127.0.0.1 (fast ones, ones that never answer, ones that answer
+410 Gone or 503 with Retry-After)."""
 
 from __future__ import annotations
 
@@ -20,6 +21,7 @@ from typing import Any
 import boto3
 import pytest
 
+import carrier_auth.aws
 from carrier_auth import callback, sessions
 
 from .conftest import REGION, sqs_event
@@ -70,16 +72,57 @@ def endpoints() -> Iterator[dict[str, Endpoint]]:
                 self.send_header("Content-Length", "0")
                 self.end_headers()
 
-        server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        server.daemon_threads = True
-        threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
-        servers.append(server)
-        result[name] = Endpoint(f"http://127.0.0.1:{server.server_address[1]}/cb", received, signatures)
+        result[name] = Endpoint(_serve(Handler, servers), received, signatures)
     yield result
     release.set()
     for server in servers:
         server.shutdown()
         server.server_close()
+
+
+def _serve(handler: type[BaseHTTPRequestHandler], servers: list[ThreadingHTTPServer]) -> str:
+    """Serve ``handler`` on a free loopback port (kept in ``servers`` for the teardown): its URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+    servers.append(server)
+    return f"http://127.0.0.1:{server.server_address[1]}/cb"
+
+
+@pytest.fixture
+def answering() -> Iterator[Any]:
+    """``answering(status, headers)``: the URL of an endpoint that answers that, at once."""
+    servers = []
+
+    def start(status: int, headers: dict[str, str] | None = None) -> str:
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, fmt: str, *args: Any) -> None:
+                return
+
+            def do_POST(self) -> None:  # noqa: N802
+                self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                self.send_response(status)
+                for name, value in (headers or {}).items():
+                    self.send_header(name, value)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+        return _serve(Handler, servers)
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def visibility_changes(env: str) -> list[dict[str, Any]]:
+    """Every ChangeMessageVisibility the handler sends to SQS (its parameters), as sent."""
+    sent: list[dict[str, Any]] = []
+    carrier_auth.aws.client("sqs").meta.events.register(
+        "before-parameter-build.sqs.ChangeMessageVisibility", lambda params, **_: sent.append(dict(params))
+    )
+    return sent
 
 
 @pytest.fixture
@@ -170,3 +213,63 @@ def test_a_delivered_callback_is_recorded_on_the_session(env: str, endpoints: di
     raw = endpoints["fast"].received[0]
     assert json.loads(raw)["task_id"] == task_id
     assert callback.verify(SECRET, raw, endpoints["fast"].signatures[0])  # the tenant's secret signed it
+
+
+def test_410_gone_ends_the_retries_and_is_recorded_on_the_session(
+    env: str, answering: Any, visibility_changes: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    event, _ = _batch(env, [answering(410)])
+    task_id = json.loads(event["Records"][0]["body"])["detail"]["task_id"]
+    handler = _load_handler()
+    counted: list[str] = []
+    real_add = handler.metrics.add_metric
+
+    def add_metric(name: str, **kwargs: Any) -> None:
+        counted.append(name)
+        real_add(name=name, **kwargs)
+
+    monkeypatch.setattr(handler.metrics, "add_metric", add_metric)
+    result = handler.lambda_handler(event, Context(timeout=20, started=time.monotonic()))
+
+    assert result["batchItemFailures"] == []  # not failed: SQS deletes the record
+    item = sessions.get(task_id)
+    assert (item["callback_status"], item["callback_http_status"]) == ("GONE", 410)
+    assert visibility_changes == []  # no backoff: nothing is retried
+    assert counted == ["CallbackGone"]
+
+
+@pytest.mark.parametrize(
+    ("status", "retry_after", "visibility"),
+    [
+        (503, "120", 120),  # longer than the schedule's 30 s: honoured
+        (429, "7200", 7200),
+        (503, "5", 30),  # shorter: the schedule wins
+        (503, None, 30),
+        (503, "not a delay", 30),
+        (500, "120", 30),  # only 429 and 503 may ask for a wait
+        (503, "86400", 6 * 3600),  # never beyond the cap
+    ],
+)
+def test_retry_after_sets_the_next_attempts_visibility(
+    env: str,
+    answering: Any,
+    endpoints: dict[str, Endpoint],
+    visibility_changes: list[dict[str, Any]],
+    monkeypatch: pytest.MonkeyPatch,
+    status: int,
+    retry_after: str | None,
+    visibility: int,
+) -> None:
+    monkeypatch.delenv("CALLBACK_RETRY_BASE_SECONDS", raising=False)  # the schedule: 30 s first
+    url = answering(status, {"Retry-After": retry_after} if retry_after is not None else {})
+    # with a delivered record beside it (a batch whose every record fails is an error for Powertools)
+    event, message_ids = _batch(env, [url, endpoints["fast"].url])
+    record = next(r for r in event["Records"] if r["messageId"] == message_ids[0])
+    task_id = json.loads(record["body"])["detail"]["task_id"]
+    result = _load_handler().lambda_handler(event, Context(timeout=20, started=time.monotonic()))
+
+    assert [f["itemIdentifier"] for f in result["batchItemFailures"]] == [message_ids[0]]
+    assert visibility_changes == [
+        {"QueueUrl": env, "ReceiptHandle": record["receiptHandle"], "VisibilityTimeout": visibility}
+    ]
+    assert "callback_status" not in sessions.get(task_id)

@@ -19,6 +19,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
 
+from tests.lambda_context import LambdaContext
+
 from carrier_auth import codes
 from carrier_auth.errors import ApiError
 from carrier_auth.validation import (
@@ -200,3 +202,53 @@ def test_zz_report_outcomes() -> None:
     print("\nfuzz outcomes:", dict(sorted(OUTCOMES.items())), "total", sum(OUTCOMES.values()))
     assert any(key.endswith("model") for key in OUTCOMES)
     assert any(key.endswith("400") for key in OUTCOMES)
+
+
+# ------------------------------------------------- the routes validate exactly as parse does
+@pytest.fixture(scope="module")
+def start_handler() -> Any:
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("POWERTOOLS_METRICS_NAMESPACE", "CarrierAuth")  # flushed (and cleared) per call
+        yield _start_handler()
+
+
+def _start_handler() -> Any:
+    """functions/start, its facade replaced by a marker: the refusals are Powertools' validation
+    of the declared model (handlers.resolver), nothing reaches AWS."""
+    import importlib.util
+    from pathlib import Path
+
+    from carrier_auth import facade
+
+    root = Path(__file__).resolve().parents[2]
+    original = facade.start
+    facade.start = lambda req, tenant: (200, {"accepted": req.model_dump(mode="json")})
+    try:
+        spec = importlib.util.spec_from_file_location("start_app_fuzz", root / "functions/start/app.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+    finally:
+        facade.start = original
+    event = json.loads((root / "events/start/valid.json").read_text(encoding="utf-8"))
+    return module.lambda_handler, event
+
+
+
+
+@FUZZ
+@given(raw=st.one_of(mutated_bodies(StartRequest), *_bodies.values()))
+def test_the_start_route_answers_what_parse_decides(start_handler: Any, raw: str | bytes) -> None:
+    handler, event = start_handler
+    text = raw.decode("utf-8", "replace") if isinstance(raw, bytes) else raw  # API Gateway: U+FFFD
+    try:
+        expected: tuple[int, Any] = (200, {"accepted": parse(StartRequest, text).model_dump(mode="json")})
+    except ApiError as exc:
+        expected = (exc.status, exc.message)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return  # a lone surrogate outside a JSON escape cannot come over HTTP
+    result = handler({**event, "body": text}, LambdaContext("StartFunction"))
+    answer = json.loads(result["body"])
+    got = (result["statusCode"], answer if result["statusCode"] == 200 else answer["message"])
+    assert got == expected

@@ -49,6 +49,35 @@ def test_blank_base_means_the_default(monkeypatch: pytest.MonkeyPatch) -> None:
     assert retry.delay_for(1) == 30
 
 
+@pytest.mark.usefixtures("default_base")
+def test_retry_after_lengthens_the_delay() -> None:
+    assert retry.delay_for(1, retry_after=120) == 120  # schedule 30 s
+    assert retry.delay_for(3, retry_after=600) == 600  # schedule 120 s
+    assert retry.delay_for(1, retry_after=120.2) == 121  # whole seconds, never shorter than asked
+
+
+@pytest.mark.usefixtures("default_base")
+def test_retry_after_never_shortens_the_schedule() -> None:
+    assert retry.delay_for(1, retry_after=5) == 30
+    assert retry.delay_for(1, retry_after=0) == 30
+    assert retry.delay_for(5, retry_after=100) == 480
+    assert retry.delay_for(5, retry_after=None) == 480
+
+
+@pytest.mark.usefixtures("default_base")
+def test_retry_after_never_goes_beyond_the_cap() -> None:
+    assert retry.delay_for(1, retry_after=SIX_HOURS + 1) == SIX_HOURS
+    assert retry.delay_for(1, retry_after=10 * 24 * 3600) == SIX_HOURS
+    assert retry.delay_for(1, retry_after=float("inf")) == SIX_HOURS
+    assert retry.delay_for(20, retry_after=60) == SIX_HOURS
+
+
+def test_retry_after_with_a_zero_base(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CALLBACK_RETRY_BASE_SECONDS", "0")
+    assert retry.delay_for(3, retry_after=1) == 1  # the local stack still honours the wait
+    assert retry.delay_for(3) == 0
+
+
 # --- queue_url ----------------------------------------------------------------------------------------
 
 
@@ -95,3 +124,21 @@ def test_queue_url_matches_sqs_and_backoff_hides_the_message() -> None:
     msg = sqs.receive_message(QueueUrl=created, MaxNumberOfMessages=1, VisibilityTimeout=0)["Messages"][0]
     retry.backoff_visibility(arn, msg["ReceiptHandle"], attempt=1)  # 30 s
     assert sqs.receive_message(QueueUrl=created, MaxNumberOfMessages=1).get("Messages", []) == []
+
+
+@pytest.mark.usefixtures("moto_aws")
+def test_backoff_visibility_sends_the_retry_after_delay(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CALLBACK_RETRY_BASE_SECONDS", "0")
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    created = sqs.create_queue(QueueName=f"callbacks-{uuid.uuid4().hex[:8]}")["QueueUrl"]
+    arn = sqs.get_queue_attributes(QueueUrl=created, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sent: list[int] = []
+    carrier_auth.aws.client("sqs").meta.events.register(
+        "before-parameter-build.sqs.ChangeMessageVisibility",
+        lambda params, **_: sent.append(params["VisibilityTimeout"]),
+    )
+    sqs.send_message(QueueUrl=created, MessageBody="{}")
+    msg = sqs.receive_message(QueueUrl=created, MaxNumberOfMessages=1, VisibilityTimeout=0)["Messages"][0]
+    retry.backoff_visibility(arn, msg["ReceiptHandle"], attempt=2, retry_after=90)  # schedule 0 s
+    assert sent == [90]
+    assert sqs.receive_message(QueueUrl=created, MaxNumberOfMessages=1).get("Messages", []) == []  # hidden

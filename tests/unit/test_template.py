@@ -73,6 +73,12 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
     "StatusFunction": {
         ("dynamodb:GetItem", "SessionsTable"),
     },
+    "RedeliverCallbackFunction": {
+        ("dynamodb:GetItem", "SessionsTable"),
+        ("dynamodb:UpdateItem", "SessionsTable"),
+        ("events:PutEvents", "EventBus"),
+    },
+    "OpenApiFunction": set(),
     "CarrierFunction": {
         ("dynamodb:GetItem", "SessionsTable"),
         ("dynamodb:UpdateItem", "SessionsTable"),
@@ -180,6 +186,7 @@ API_ROUTES = {
     ("POST", "/identity/three-factor", "ThreeFactorFunction"),
     ("POST", "/identity/realname", "RealnameFunction"),
     ("POST", "/carrier/auth/h5", "H5LinkFunction"),
+    ("POST", "/carrier/auth/{task_id}/callback", "RedeliverCallbackFunction"),
 }
 # the hosted page's routes: behind its own link token and cookie, never an API key (docs/h5.md)
 PAGE_ROUTES = {
@@ -187,6 +194,7 @@ PAGE_ROUTES = {
     ("GET", "/h5/{task_id}/{asset}", "H5PageFunction"),
     ("GET", "/h5/{task_id}/api/state", "H5PageFunction"),
     ("POST", "/h5/{task_id}/api/{action}", "H5PageFunction"),
+    ("GET", "/openapi.json", "OpenApiFunction"),
 }
 
 
@@ -480,7 +488,7 @@ EVENT_FILES = sorted(EVENTS.rglob("*.json"))
 def test_events_exist_for_every_function() -> None:
     folders = {p.parent.name for p in EVENT_FILES}
     assert folders >= {"start", "submit_code", "resend", "status", "carrier", "collect", "three_factor", "callback", "reconcile",
-                       "h5_link", "h5"}
+                       "h5_link", "h5", "redeliver_callback", "openapi"}
 
 
 def test_collect_event_carries_the_collect_states_message() -> None:
@@ -512,8 +520,8 @@ def test_api_events_match_a_route(path: Path) -> None:
     assert event["isBase64Encoded"] is False
     if event["body"] is not None:
         assert isinstance(json.loads(event["body"]), dict)
-    if "{task_id}" in event["resource"]:
-        assert event["path"].endswith(event["pathParameters"]["task_id"])
+    if "{task_id}" in event["resource"]:  # the path is the resource with its parameters filled in
+        assert event["path"] == event["resource"].replace("{task_id}", event["pathParameters"]["task_id"])
 
 
 def test_sqs_event_carries_an_eventbridge_finished_event() -> None:

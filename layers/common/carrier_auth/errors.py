@@ -9,7 +9,19 @@ class SessionNotFound(Exception):
 
 
 class CallbackDeliveryFailed(Exception):
-    """The app's callback URL did not answer 2xx; SQS retries with growing delays."""
+    """The app's callback URL did not answer 2xx; SQS retries with growing delays.
+
+    ``retry_after``: the seconds a 429 or 503 asked to wait (its Retry-After header), else None;
+    it may lengthen the next delay, never shorten it."""
+
+    def __init__(self, message: str, retry_after: float | None = None):
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class CallbackGone(Exception):
+    """The app's callback URL answered 410 Gone: the app wants no more attempts for this task
+    (not a failure: the message is deleted, the session records callback_status GONE)."""
 
 
 class ApiError(Exception):

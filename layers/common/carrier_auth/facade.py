@@ -28,7 +28,7 @@ from aws_lambda_powertools.utilities.idempotency import (
 from aws_lambda_powertools.utilities.idempotency.exceptions import IdempotencyAlreadyInProgressError
 from botocore.exceptions import ClientError
 
-from . import aws, codes, crypto, identity, numbers, sessions, tenants, urlguard, validation
+from . import aws, codes, crypto, events, identity, numbers, sessions, tenants, urlguard, validation
 from .config import get_settings
 from .envelope import envelope, guide, task_data
 from .errors import EXPIRED_TOKENS, ApiError
@@ -38,7 +38,6 @@ from .validation import (
     load_json,
     normalise_id_number,
     normalise_mobile,
-    parse,
 )
 
 logger = Logger(child=True)
@@ -99,9 +98,8 @@ def _own_session(task_id: str, tenant: str) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- start
-def start(body: str | None, tenant: str) -> tuple[int, dict]:
+def start(req: validation.StartRequest, tenant: str) -> tuple[int, dict]:
     owner = tenant_of(tenant)
-    req = parse(validation.StartRequest, body)  # the models (pydantic) load on first use
     bad = identity_guide_code(req.mobile_no, req.identity_card, req.name)
     if bad:
         return 200, guide("", bad)
@@ -297,19 +295,18 @@ def register_lambda_context(context: Any) -> None:
     _idempotency()[1].register_lambda_context(context)
 
 
-def signal(action: str, body: str | None, tenant: str) -> tuple[int, dict]:
-    model = validation.SubmitRequest if action == "submit" else validation.TaskRequest
-    req = parse(model, body)
+def signal(action: str, req: validation.TaskRequest, tenant: str) -> tuple[int, dict]:
     logger.append_keys(task_id=req.task_id)
     session = _own_session(req.task_id, tenant)
     _bind(req, session)
     code = req.auth_code if isinstance(req, validation.SubmitRequest) else None
-    return signal_task(action, session, req.traceId, code, body or "")
+    return signal_task(action, session, req.traceId, code, req.model_dump_json())
 
 
 def signal_task(action: str, session: dict[str, Any], trace_id: str, code: str | None, body: str) -> tuple[int, dict]:
     """Hand the app's input (``submit`` a code, ``resend``) to the task waiting on ``trace_id``,
-    idempotent on (task, trace_id, action, a keyed digest of the request ``body``)."""
+    idempotent on (task, trace_id, action, a keyed digest of the request ``body``: the validated
+    request's JSON, so a replay matches whatever its spacing or ignored fields)."""
     task_id = session["task_id"]
     key = {"task_id": task_id, "traceId": trace_id, "action": action, "digest": _body_digest(body)}
     run = _idempotency()[0]
@@ -336,10 +333,30 @@ def status(task_id: str, tenant: str) -> tuple[int, dict]:
     return 200, body
 
 
+# ---------------------------------------------------------------- callback redelivery
+REDELIVERED = "回调已重新投递"
+NO_CALLBACK = "任务没有可重新投递的回调（尚未结束，或以交互错误结束）"
+
+
+def redeliver(_request: None, tenant: str, task_id: str) -> tuple[int, dict]:
+    """POST /carrier/auth/{task_id}/callback: the final callback once more, with the same event
+    id (the app dedupes on it), through the same queue, retries and signatures."""
+    logger.append_keys(task_id=task_id)
+    session = _own_session(task_id, tenant)
+    if session["status"] not in (sessions.SUCCESS, sessions.DEFEAT) or not session.get("event_id"):
+        body = render(session)
+        body.update(code=codes.SYSTEM_ERROR, message=NO_CALLBACK)
+        raise ApiError(409, NO_CALLBACK, body["data"])
+    events.publish_finished(events.finished_detail(session))
+    sessions.update(task_id, {"callback_redelivered_at": int(time.time())})
+    logger.info("callback redelivery requested", extra={"event_id": session["event_id"]})
+    data = {"task_id": task_id, "event_id": session["event_id"]}
+    return 202, envelope(codes.SUBMITTED, REDELIVERED, data)
+
+
 # ---------------------------------------------------------------- identity checks as APIs
-def identity_check(provider: str, body: str | None, tenant: str) -> tuple[int, dict]:
-    """POST /identity/three-factor and /identity/realname: validate, check (cache first), answer."""
-    req = parse(validation.IdentityRequest, body)
+def identity_check(provider: str, req: validation.IdentityRequest, tenant: str) -> tuple[int, dict]:
+    """POST /identity/three-factor and /identity/realname: check (cache first), answer."""
     bad = identity_guide_code(req.mobile_no, req.identity_card, req.name)
     if bad:  # never pay for a doomed call
         return 200, guide("", bad)

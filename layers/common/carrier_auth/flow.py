@@ -445,15 +445,7 @@ def finish(task_id: str, result: str, error_message: str) -> bool:
         )
     elif status not in (codes.CALLBACK_SUCCESS, codes.CALLBACK_DEFEAT) or session.get("published_at"):
         return False
-    events.publish_finished(
-        {
-            "task_id": task_id,
-            "event_id": session["event_id"],
-            "result": session["status"],
-            "error_message": session["result_message"],
-            "finished_at": session["finished_at"],
-        }
-    )
+    events.publish_finished(events.finished_detail(session))
     sessions.update(task_id, {"published_at": _utc_now()})
     logger.info("task finished", extra={"result": session["status"]})
     return True

@@ -108,9 +108,8 @@ def public_base(event: dict[str, Any]) -> str:
 
 
 # ---------------------------------------------------------------- POST /carrier/auth/h5 (API key)
-def create_link(body: str | None, tenant: str, event: dict[str, Any]) -> tuple[int, dict]:
+def create_link(req: validation.H5Request, tenant: str, event: dict[str, Any]) -> tuple[int, dict]:
     owner = facade.tenant_of(tenant)
-    req = validation.parse(validation.H5Request, body)
     bad = validation.identity_guide_code(req.mobile_no, req.identity_card, req.name)  # the prefills given
     if bad:
         return 200, guide("", bad)
@@ -290,10 +289,9 @@ def _set_cookie(event: dict[str, Any], task_id: str, value: str) -> Any:
     )
 
 
-def _exchange(task_id: str, body: str | None, event: dict[str, Any]) -> tuple[int, dict, list]:
+def _exchange(task_id: str, req: validation.H5LinkToken, event: dict[str, Any]) -> tuple[int, dict, list]:
     """The link token, once, for the page's cookie. The browser that used it may come back
     through the same link (a reload before the page dropped the fragment): its cookie works."""
-    req = validation.parse(validation.H5LinkToken, body)
     session = _task_session(task_id)
     if session is None or not hmac.compare_digest(_digest(req.token), session["h5_link_hash"]):
         raise ApiError(404, LINK_INVALID, {"reason": "invalid"})
@@ -313,9 +311,8 @@ def _exchange(task_id: str, body: str | None, event: dict[str, Any]) -> tuple[in
     return 200, page_state(session), [_set_cookie(event, task_id, cookie)]
 
 
-def _number(_session: dict[str, Any], body: str | None) -> tuple[int, dict]:
+def _number(_session: dict[str, Any], req: validation.H5Number) -> tuple[int, dict]:
     """The carrier and region of a mobile number as the user types it (never in a URL)."""
-    req = validation.parse(validation.H5Number, body)
     mobile = validation.normalise_mobile(req.mobile_no)
     if mobile is None:
         message = codes.guide_message(codes.BAD_MOBILE)
@@ -326,8 +323,7 @@ def _number(_session: dict[str, Any], body: str | None) -> tuple[int, dict]:
     return 200, envelope(codes.IN_PROGRESS, "", data)
 
 
-def _start(session: dict[str, Any], body: str | None) -> tuple[int, dict]:
-    req = validation.parse(validation.H5Start, body)
+def _start(session: dict[str, Any], req: validation.H5Start) -> tuple[int, dict]:
     if req.agreement_version != AGREEMENT_VERSION:
         raise ApiError(400, "授权协议已更新，请刷新页面后重新阅读并同意")
     if session["status"] != sessions.AWAITING_USER:  # started already (a second tap, another tab)
@@ -357,10 +353,9 @@ def _start(session: dict[str, Any], body: str | None) -> tuple[int, dict]:
     return 200, page_state(current or session, answer)
 
 
-def _signal(action: str, session: dict[str, Any], body: str | None) -> tuple[int, dict]:
-    req = validation.parse(validation.H5Code if action == "submit" else validation.H5Resend, body)
+def _signal(action: str, session: dict[str, Any], req: validation.H5Resend) -> tuple[int, dict]:
     code = getattr(req, "auth_code", None)
-    status, answer = facade.signal_task(action, session, req.trace_id, code, body or "")
+    status, answer = facade.signal_task(action, session, req.trace_id, code, req.model_dump_json())
     # read again: the answer may be an idempotent replay of an earlier request (and it is an
     # envelope, without the counters the page shows)
     current = sessions.get(session["task_id"]) or session
@@ -368,17 +363,13 @@ def _signal(action: str, session: dict[str, Any], body: str | None) -> tuple[int
     return status, page_state(current, answer if status == 200 else None)
 
 
-def _state(session: dict[str, Any]) -> tuple[int, dict]:
-    return 200, page_state(session)
-
-
 # POST /h5/{task_id}/api/{action} behind the page's cookie (``session`` trades the link for it):
-# (session, body) -> (status, envelope)
-PAGE_ACTIONS: dict[str, Callable[[dict[str, Any], str | None], tuple[int, dict]]] = {
-    "number": _number,  # the session only proves the caller is the page
-    "start": _start,
-    "code": partial(_signal, "submit"),
-    "resend": partial(_signal, "resend"),
+# action -> (the operation declared in api.PAGE_OPERATIONS, (session, request) -> (status, envelope))
+PAGE_ACTIONS: dict[str, tuple[str, Callable[[dict[str, Any], Any], tuple[int, dict]]]] = {
+    "number": ("h5PageNumber", _number),  # the session only proves the caller is the page
+    "start": ("h5PageStart", _start),
+    "code": ("h5PageCode", partial(_signal, "submit")),
+    "resend": ("h5PageResend", partial(_signal, "resend")),
 }
 
 
@@ -446,26 +437,59 @@ def page_function(static: Path) -> Callable[[dict, Any], Any]:
         # largest import after boto3 (handlers.api_function does the same)
         from aws_lambda_powertools.event_handler import Response
 
+        from . import api
         from .handlers import resolver
-
-        app = resolver()
 
         def event() -> dict[str, Any]:
             return app.current_event.raw_event
+
+        # the CSRF check comes before anything is said about a POST's body
+        app = resolver(validated=True, before_body=lambda: _same_origin(event()))
 
         def json_answer(status: int, body: dict, cookies: list | None = None) -> Response:
             answer = http(status, body)
             answer.cookies = cookies or []
             return answer
 
-        @app.get("/h5/<task_id>")
+        def declare(name: str, handler: Callable[..., Response]) -> None:
+            declared = api.PAGE_OPERATIONS[name]
+            handler.__signature__ = api.signature(declared)  # type: ignore[attr-defined]
+            app.route(declared.path, method=declared.method, **api.route_kwargs(name, declared))(handler)
+
         def page(task_id: str) -> Response:
             if not facade.TASK_ID.fullmatch(task_id):
                 raise ApiError(404, LINK_INVALID)
             body = assets().page(f"{_prefix(event())}/h5/{task_id}")
             return Response(200, CONTENT_TYPES[".html"], body)
 
-        @app.get("/h5/<task_id>/<asset>")
+        declare("h5Page", page)
+
+        def state(task_id: str) -> Response:
+            return json_answer(200, page_state(_page_session(task_id, event())))
+
+        declare("h5PageState", state)
+
+        def exchange(task_id: str, body: validation.H5LinkToken) -> Response:
+            _same_origin(event())
+            metrics.add_metric(name="H5SessionRequested", unit=MetricUnit.Count, value=1)
+            return json_answer(*_exchange(task_id, body, event()))
+
+        declare("h5PageSession", exchange)
+
+        def action(name: str, handler: Callable[[dict[str, Any], Any], tuple[int, dict]]) -> Callable[..., Response]:
+            def act(task_id: str, body: Any) -> Response:
+                _same_origin(event())
+                metrics.add_metric(name=f"H5{name.capitalize()}Requested", unit=MetricUnit.Count, value=1)
+                if name in ("code", "resend"):  # idempotency's guard against the function's timeout
+                    facade.register_lambda_context(app.lambda_context)
+                return json_answer(*handler(_page_session(task_id, event()), body))
+
+            return act
+
+        for name, (operation, handler) in PAGE_ACTIONS.items():
+            declare(operation, action(name, handler))
+
+        @app.get("/h5/<task_id>/<asset>", include_in_schema=False, enable_validation=False)  # files
         def asset(task_id: str, asset: str) -> Response:
             content = assets().files.get(asset)
             if content is None or asset == "index.html":
@@ -473,26 +497,6 @@ def page_function(static: Path) -> Callable[[dict, Any], Any]:
             current = (app.current_event.query_string_parameters or {}).get("v") == assets().version
             headers = {"Cache-Control": IMMUTABLE} if current else None  # the rest: lambda_handler
             return Response(200, CONTENT_TYPES[Path(asset).suffix], content, headers=headers)
-
-        @app.get("/h5/<task_id>/api/state")
-        def state(task_id: str) -> Response:
-            return json_answer(*_state(_page_session(task_id, event())))
-
-        @app.post("/h5/<task_id>/api/<action>")
-        def act(task_id: str, action: str) -> Response:
-            _same_origin(event())
-            body = app.current_event.decoded_body
-            if action == "session":
-                metrics.add_metric(name="H5SessionRequested", unit=MetricUnit.Count, value=1)
-                status, answer, cookies = _exchange(task_id, body, event())
-                return json_answer(status, answer, cookies)
-            handler = PAGE_ACTIONS.get(action)
-            if handler is None:
-                raise ApiError(404, "接口不存在")
-            metrics.add_metric(name=f"H5{action.capitalize()}Requested", unit=MetricUnit.Count, value=1)
-            if action in ("code", "resend"):  # idempotency's guard against the function's timeout
-                facade.register_lambda_context(app.lambda_context)
-            return json_answer(*handler(_page_session(task_id, event()), body))
 
         return app
 

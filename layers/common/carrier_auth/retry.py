@@ -3,6 +3,7 @@ side by side (the callback and collect functions)."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -13,10 +14,16 @@ from .config import env_int
 MAX_DELAY_SECONDS = 6 * 3600
 
 
-def delay_for(attempt: int) -> int:
-    """30 s after the first failure, doubling, capped at 6 h (SQS allows up to 12 h)."""
+def delay_for(attempt: int, retry_after: float | None = None) -> int:
+    """30 s after the first failure, doubling, capped at 6 h (SQS allows up to 12 h).
+
+    ``retry_after`` (the endpoint's Retry-After, in seconds) may lengthen that delay, never
+    shorten it, and never beyond the cap: ``min(max(schedule, retry_after), 6 h)``."""
     base = env_int("CALLBACK_RETRY_BASE_SECONDS", 30)
-    return min(base * 2 ** max(attempt - 1, 0), MAX_DELAY_SECONDS)
+    delay = min(base * 2 ** max(attempt - 1, 0), MAX_DELAY_SECONDS)
+    if retry_after is None or math.isnan(retry_after):
+        return delay
+    return min(max(delay, math.ceil(min(retry_after, MAX_DELAY_SECONDS))), MAX_DELAY_SECONDS)
 
 
 def queue_url(queue_arn: str) -> str:
@@ -25,9 +32,11 @@ def queue_url(queue_arn: str) -> str:
     return f"{aws.client('sqs').meta.endpoint_url.rstrip('/')}/{account}/{name}"
 
 
-def backoff_visibility(queue_arn: str, receipt_handle: str, attempt: int) -> None:
+def backoff_visibility(queue_arn: str, receipt_handle: str, attempt: int, retry_after: float | None = None) -> None:
     aws.client("sqs").change_message_visibility(
-        QueueUrl=queue_url(queue_arn), ReceiptHandle=receipt_handle, VisibilityTimeout=delay_for(attempt)
+        QueueUrl=queue_url(queue_arn),
+        ReceiptHandle=receipt_handle,
+        VisibilityTimeout=delay_for(attempt, retry_after),
     )
 
 

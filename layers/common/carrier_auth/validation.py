@@ -308,15 +308,10 @@ def _not_json_value(payload: dict[str, Any]) -> tuple[str, str] | None:
     return None
 
 
-def _field_name(loc: tuple) -> str:
-    return ".".join(str(part) for part in loc)
-
-
-def parse(model: type[BaseModel], body: str | bytes | None) -> Any:
-    """Parse a raw body into ``model`` or raise ApiError(400, 103) naming the field
-    (413 for a body over MAX_BODY_BYTES)."""
-    from pydantic import ValidationError
-
+def json_body(body: str | bytes | None) -> dict[str, Any]:
+    """The request body as a JSON object, or ApiError(400, 103) saying why not (413 over
+    MAX_BODY_BYTES). Powertools' validation reads every body through this (``handlers.resolver``)
+    before it checks the route's model."""
     text = _body_text(body)
     try:
         payload = load_json(text)
@@ -326,22 +321,39 @@ def parse(model: type[BaseModel], body: str | bytes | None) -> Any:
         raise ApiError(400, "请求体不是合法的JSON") from None
     if not isinstance(payload, dict):
         raise ApiError(400, "请求体必须是JSON对象")
-    bad = _not_json_value(payload)
-    if bad is not None:
-        key, kind = bad
-        if key in model.model_fields:
-            raise ApiError(400, f"字段格式错误: {key}")
-        raise ApiError(400, "请求体不是合法的JSON" if kind == "number" else "请求体包含无效的Unicode字符")
+    return payload
+
+
+def refusal(errors: list[dict[str, Any]]) -> ApiError:
+    """The seed's 400 for a body that does not fit its model (pydantic's errors, as Powertools
+    reports them: ``loc`` starts with "body"), naming the first field at fault."""
+    err = errors[0] if errors else {"type": "missing", "loc": ("body",)}
+    loc = tuple(err.get("loc") or ())
+    field = ".".join(str(part) for part in (loc[1:] if loc[:1] == ("body",) else loc))
+    kind = str(err.get("type", ""))
+    if kind.startswith("not_json_"):
+        field = (err.get("ctx") or {}).get("field") or ""
+        if not field:
+            return ApiError(400, "请求体不是合法的JSON" if kind == "not_json_number" else "请求体包含无效的Unicode字符")
+        return ApiError(400, f"字段格式错误: {field}")
+    if not field:  # no body at all
+        return ApiError(400, "请求体不是合法的JSON")
+    if kind == "missing" or (kind == "string_too_short" and not err.get("input")):
+        return ApiError(400, f"缺少必填字段: {field}")
+    if kind == "value_out_of_range":
+        return ApiError(400, f"字段取值超出范围: {field}")
+    return ApiError(400, f"字段格式错误: {field}")
+
+
+def parse(model: type[BaseModel], body: str | bytes | None) -> Any:
+    """``body`` as ``model`` or the ApiError Powertools' validation would answer (the same
+    ``json_body`` and ``refusal``): for code outside a validated route."""
+    from pydantic import ValidationError
+
     try:
-        return model.model_validate(payload)
+        return model.model_validate(json_body(body))
     except ValidationError as exc:
-        err = exc.errors()[0]
-        field = _field_name(err["loc"])
-        if err["type"] == "missing" or (err["type"] == "string_too_short" and not err.get("input")):
-            raise ApiError(400, f"缺少必填字段: {field}") from None
-        if err["type"] == "value_out_of_range":
-            raise ApiError(400, f"字段取值超出范围: {field}") from None
-        raise ApiError(400, f"字段格式错误: {field}") from None
+        raise refusal([{**e, "loc": ("body", *e["loc"])} for e in exc.errors()]) from None
 
 
 # --------------------------------------------------------------------------- identity content
