@@ -1,10 +1,16 @@
 # Needs only Python 3.11+ and make: everything else is installed into .venv from the pins.
 PYTHON ?= python3
-VENV := .venv
+# one virtualenv per interpreter: `make test PYTHON=python3.13 VENV=.venv-3.13`
+VENV ?= .venv
 PY := $(VENV)/bin/python
+# Python 3.13 (the Lambda runtime): `make build` and the second CI run; found on PATH or in pyenv
+PYTHON313 ?= $(firstword $(foreach p,python3.13 $(wildcard $(HOME)/.pyenv/versions/3.13*/bin/python3.13),$(shell $(p) -c "import sys; assert sys.version_info[:2] == (3, 13)" >/dev/null 2>&1 && echo $(p))))
+VENV313 := .venv-3.13
+SAM_VENV := .venv-sam
+SAM := SAM_CLI_TELEMETRY=0 PATH="$(CURDIR)/$(VENV313)/bin:$$PATH" $(SAM_VENV)/bin/sam
 export PYTHONPATH := $(CURDIR)/layers/common:$(CURDIR)
 
-.PHONY: install browser run demo h5-demo openapi test test-unit test-integration test-e2e test-browser h5-screenshots lint bench clean
+.PHONY: install browser run demo h5-demo openapi build print-python313 test test313 test-unit test-integration test-e2e test-browser h5-screenshots lint bench clean
 
 $(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -56,6 +62,26 @@ h5-screenshots: install browser ## the hosted page at a phone viewport, step by 
 openapi: install ## regenerate docs/openapi.json from the route declarations and models (a test fails when it is stale)
 	$(PY) -m carrier_auth.api > docs/openapi.json
 
+$(SAM_VENV)/.installed: requirements-build.txt
+	$(PYTHON) -m venv $(SAM_VENV)
+	$(SAM_VENV)/bin/python -m pip install --quiet --upgrade pip
+	$(SAM_VENV)/bin/python -m pip install --quiet -r requirements-build.txt
+	touch $@
+
+build: $(SAM_VENV)/.installed ## sam validate --lint + sam build (no Docker, no AWS account), then every handler imported from the artifacts under Python 3.13
+	@test -n "$(PYTHON313)" || { echo "make build: Python 3.13 (the Lambda runtime) not found; set PYTHON313=/path/to/python3.13"; exit 2; }
+	$(MAKE) install PYTHON=$(PYTHON313) VENV=$(VENV313)
+	$(SAM) validate --lint --region cn-north-1
+	$(SAM) build --region cn-north-1
+	$(VENV313)/bin/python -m local.build_check .aws-sam/build
+
+print-python313:
+	@echo $(PYTHON313)
+
+test313: ## the whole suite again under Python 3.13 (the Lambda runtime), in .venv-3.13
+	@test -n "$(PYTHON313)" || { echo "make test313: Python 3.13 not found; set PYTHON313=/path/to/python3.13"; exit 2; }
+	$(MAKE) test PYTHON=$(PYTHON313) VENV=$(VENV313)
+
 lint: install
 	$(VENV)/bin/cfn-lint template.yaml
 
@@ -69,4 +95,4 @@ bench: install ## measurements, not tests: see bench/README.md
 	$(PY) -m bench.h5_page
 
 clean:
-	rm -rf $(VENV) .aws-sam
+	rm -rf $(VENV) $(VENV313) $(SAM_VENV) .aws-sam

@@ -30,6 +30,7 @@ Carrier Auth Gateway (运营商认证网关) - embedded stack with sandbox provi
 
   API              {api}      (header x-api-key: a tenant's key)
   OpenAPI document {api}/openapi.json   (no key; the same as docs/openapi.json)
+  funnel           {api}/_local/funnel   (no key; the dashboard's figures, HTML in a browser; python -m ops funnel)
   tenants          {tenants}
                    callbacks are signed with the tenant's secret: CARRIER_AUTH_CALLBACK_SECRET (_2),
                    both X-CarrierAuth-Signature and webhook-signature (Standard Webhooks: whsec_ form)

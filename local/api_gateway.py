@@ -4,6 +4,10 @@ Like ``sam local start-api`` plus what the deployed API does around the handlers
 check (each tenant's key; the proxy event names the key's id), the limits (10 MiB body, 8192
 characters of URL) and the gateway responses of template.yaml, so every answer - even to a
 malformed request - is the seed envelope.
+
+Local only: ``GET /_local/funnel`` (no API key, never routed to a function) answers the
+dashboard's figures from the EMF metrics the functions printed (``local.metrics``): JSON, or a
+small HTML page for ``Accept: text/html`` or ``?format=html``.
 """
 
 from __future__ import annotations
@@ -19,6 +23,7 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from urllib.parse import parse_qsl, urlsplit
 
+from .metrics import EmfAggregator, render_html
 from .runtime import FunctionError, FunctionRegistry
 
 log = logging.getLogger("carrier_auth.local")
@@ -26,6 +31,7 @@ log = logging.getLogger("carrier_auth.local")
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 MAX_URL_CHARS = 8192
 JSON = "application/json; charset=utf-8"
+FUNNEL_PATH = "/_local/funnel"  # the local funnel (local.metrics): answered here, not by a function
 # template.yaml's GatewayResponses, by the status API Gateway answers
 MESSAGES = {
     400: "请求无效",
@@ -67,8 +73,11 @@ class LocalApiGateway:
         routes: list[tuple[str, str, str, bool] | tuple[str, str, str]],
         api_keys: dict[str, str],
         stage: str = "v1",
+        metrics: EmfAggregator | None = None,
     ) -> None:
         self.registry = registry
+        # the functions' EMF metrics, for GET /_local/funnel: the registry's relay sums them
+        self.metrics = metrics or getattr(registry, "metrics", None) or EmfAggregator()
         # API Gateway prefers a literal path segment to a {parameter}: so does the order here
         # (METHOD, path, function[, API key required: True unless said])
         ordered = sorted(routes, key=lambda r: [part.startswith("{") for part in r[1].split("/")])
@@ -174,6 +183,8 @@ class LocalApiGateway:
         path = url.path
         if path.startswith(f"/{self.stage}/"):
             path = path[len(self.stage) + 1:]
+        if method == "GET" and path == FUNNEL_PATH:
+            return self._funnel(url.query, headers)
         match = next(((p, m.groupdict(), fn, key) for mth, p, rx, fn, key in self.routes
                       if mth == method and (m := rx.match(path))), None)
         if match is None:
@@ -225,6 +236,16 @@ class LocalApiGateway:
             log.error("function %s answered a malformed proxy response", function)
             return envelope(502)
         return status, [*out_headers, ("x-amzn-RequestId", request_id)], data
+
+    def _funnel(self, query: str, headers: dict[str, str]) -> Answer:
+        """The local funnel: JSON, or HTML when asked (``?format=html`` or Accept: text/html)."""
+        fmt = dict(parse_qsl(query)).get("format", "")
+        accept = next((v for k, v in headers.items() if k.lower() == "accept"), "")
+        report = self.metrics.report()
+        plain = {"Cache-Control": "no-store"}
+        if fmt == "html" or (fmt != "json" and "text/html" in accept):
+            return 200, {**plain, "Content-Type": "text/html; charset=utf-8"}, render_html(report).encode()
+        return 200, {**plain, "Content-Type": JSON}, json.dumps(report, ensure_ascii=False).encode()
 
 
 def _proxy_response(result: dict) -> Answer:

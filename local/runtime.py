@@ -36,6 +36,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
+from .metrics import EmfAggregator
 from .moto_patches import patch_execution_status_events, serialise_moto_dynamodb  # noqa: F401 - their old home
 from .template import ROOT, arn
 
@@ -62,10 +63,13 @@ class FunctionError(Exception):
 
 class LogRelay:
     """The workers' stdout and stderr, line by line, into the stack's log stream, or our
-    stderr when there is none (``make run``): what CloudWatch Logs would show."""
+    stderr when there is none (``make run``): what CloudWatch Logs would show. Their EMF
+    metric lines are also summed in ``metrics`` (``local.metrics``: GET /_local/funnel), as
+    CloudWatch would turn them into metrics."""
 
-    def __init__(self, stream: IO[str] | None = None) -> None:
+    def __init__(self, stream: IO[str] | None = None, metrics: EmfAggregator | None = None) -> None:
         self.stream = stream
+        self.metrics = metrics if metrics is not None else EmfAggregator()
         self._lock = threading.Lock()
 
     def follow(self, pipe: IO[bytes], tail: deque[str]) -> threading.Thread:
@@ -76,6 +80,7 @@ class LogRelay:
                 for raw in pipe:
                     line = raw.decode("utf-8", errors="replace")
                     tail.append(line)
+                    self.metrics.feed(line)
                     self.write(line)
 
         thread = threading.Thread(target=run, name="worker-output", daemon=True)
@@ -446,6 +451,7 @@ class FunctionRegistry:
         self._by_key: dict[str, LocalFunction] = {}
         self._lock = threading.Lock()
         self.invocations: dict[str, int] = {}
+        self.metrics: EmfAggregator | None = None  # the functions' EMF metrics (load_functions)
 
     def add(self, fn: LocalFunction) -> None:
         for key in (fn.logical_id, fn.name, fn.arn):
@@ -575,6 +581,7 @@ def load_functions(
 
     glob = template.get("Globals", {}).get("Function", {})
     registry = FunctionRegistry()
+    registry.metrics = relay.metrics
     for logical, spec in resources_of(template, "AWS::Serverless::Function").items():
         props = spec.get("Properties", {})
         code_dir = ROOT / str(props["CodeUri"]).rstrip("/")

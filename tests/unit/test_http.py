@@ -107,8 +107,10 @@ def never_answer(server_ref: list[RawServer]) -> Behaviour:
 
 def call(url: str, changes_state: bool) -> dict:
     if changes_state:
-        return http.post_json(url, {"code": "123456"}, changes_state=True, timeout=TIMEOUT)
-    return http.get_json(url, params=SECRET_QUERY, timeout=TIMEOUT)
+        return http.post_json(
+            url, {"code": "123456"}, provider="juxinli", operation="submit", changes_state=True, timeout=TIMEOUT
+        )
+    return http.get_json(url, params=SECRET_QUERY, timeout=TIMEOUT, provider="juxinli", operation="status")
 
 
 def refused_url() -> str:

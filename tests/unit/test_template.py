@@ -530,3 +530,241 @@ def test_sqs_event_carries_an_eventbridge_finished_event() -> None:
     assert body["source"] == "carrier-auth.gateway"
     assert body["detail-type"] == "CarrierAuthFinished"
     assert {"task_id", "event_id", "result", "finished_at"} <= set(body["detail"])
+
+
+# ------------------------------------------------------------------------------ alarms and dashboard
+OPERATIONS = ROOT / "docs" / "operations.md"
+CODE = ROOT / "layers" / "common" / "carrier_auth"
+# made by SAM's transform, not declared: ReconcileFunction's EventBridge DeadLetterConfig
+SAM_MADE = {"ReconcileDeadLetterQueue"}
+RUNBOOK = re.compile(r"Runbook: docs/operations\.md#([a-z0-9-]+)$")
+PROVIDERS = {"juxinli", "moxie", "three_factor", "yuxin"}
+AWS_METRICS = {
+    "AWS/Lambda": {"Errors", "Throttles"},
+    "AWS/States": {"ExecutionsStarted", "ExecutionsSucceeded", "ExecutionsFailed", "ExecutionsTimedOut",
+                   "ExecutionsAborted"},
+    "AWS/ApiGateway": {"5XXError", "4XXError", "Latency"},
+    "AWS/SQS": {"ApproximateNumberOfMessagesVisible"},
+}
+
+
+def _alarms(template: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {k: v["Properties"] for k, v in _of_type(template, "AWS::CloudWatch::Alarm").items()}
+
+
+def _anchors(markdown: Path) -> set[str]:
+    """GitHub's heading anchors: lower case, punctuation dropped, spaces to hyphens."""
+    heads = re.findall(r"^#+ (.+)$", markdown.read_text(encoding="utf-8"), re.M)
+    return {re.sub(r"[^\w\- ]", "", h.strip().lower()).replace(" ", "-") for h in heads}
+
+
+def _emitted_metrics() -> set[str]:
+    """Every metric name the code writes: telemetry's contract and the functions' own literals."""
+    from carrier_auth import telemetry
+
+    names = {*telemetry.FUNNEL, telemetry.GUIDE_CODE_ANSWERED, *telemetry.UPSTREAM}
+    for path in [*ROOT.glob("functions/*/app.py"), *CODE.glob("*.py")]:
+        names |= set(re.findall(r'(?:add_metric\(name|metric)="(\w+)"', path.read_text(encoding="utf-8")))
+    return names
+
+
+def _metric_stats(props: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    """(namespace, metric, {dimension: value}) of an alarm, single metric or metric math."""
+    if "MetricName" in props:
+        return [(props["Namespace"], props["MetricName"], {d["Name"]: d["Value"] for d in props["Dimensions"]})]
+    stats = []
+    for query in props["Metrics"]:
+        if "MetricStat" in query:
+            metric = query["MetricStat"]["Metric"]
+            dims = {d["Name"]: d["Value"] for d in metric["Dimensions"]}
+            stats.append((metric["Namespace"], metric["MetricName"], dims))
+    return stats
+
+
+def _telemetry_env(template: dict[str, Any]) -> tuple[str, str]:
+    env = template["Globals"]["Function"]["Environment"]["Variables"]
+    return env["POWERTOOLS_METRICS_NAMESPACE"], env["POWERTOOLS_SERVICE_NAME"]
+
+
+def test_every_function_has_an_errors_and_a_throttles_alarm(template: dict[str, Any]) -> None:
+    alarms = _alarms(template)
+    for function in _of_type(template, "AWS::Serverless::Function"):
+        for metric in ("Errors", "Throttles"):
+            props = alarms.get(f"{function}{metric}Alarm")
+            assert props is not None, f"{function} has no {metric} alarm"
+            assert _metric_stats(props) == [("AWS/Lambda", metric, {"FunctionName": {"Ref": function}})]
+            assert (props["Statistic"], props["Period"], props["EvaluationPeriods"]) == ("Sum", 300, 1)
+            assert (props["ComparisonOperator"], props["Threshold"]) == ("GreaterThanThreshold", 0)
+
+
+def test_every_alarm_notifies_the_topic_and_names_its_runbook(template: dict[str, Any]) -> None:
+    anchors = _anchors(OPERATIONS)
+    alarms = _alarms(template)
+    assert len(alarms) >= 2 * len(_of_type(template, "AWS::Serverless::Function")) + 13
+    for name, props in alarms.items():
+        assert props["AlarmActions"] == [{"Ref": "AlarmTopic"}], name
+        assert props["OKActions"] == [{"Ref": "AlarmTopic"}], name
+        assert props["TreatMissingData"] == "notBreaching", name
+        runbook = RUNBOOK.search(props["AlarmDescription"])
+        assert runbook, f"{name}: no runbook in its description"
+        assert runbook.group(1) in anchors, f"{name}: docs/operations.md has no #{runbook.group(1)}"
+        # docs/operations.md lists each alarm by its logical id (the per-function ones as a pattern)
+        assert name in OPERATIONS.read_text(encoding="utf-8") or name.endswith(("ErrorsAlarm", "ThrottlesAlarm"))
+
+
+def test_workflow_api_and_queue_alarms(template: dict[str, Any]) -> None:
+    alarms = _alarms(template)
+    machine = {"StateMachineArn": {"Ref": "CarrierAuthStateMachine"}}
+    for metric in ("ExecutionsFailed", "ExecutionsTimedOut", "ExecutionsAborted"):
+        props = alarms[f"StateMachine{metric}Alarm"]
+        assert _metric_stats(props) == [("AWS/States", metric, machine)]
+    api = template["Resources"]["CarrierAuthApi"]["Properties"]
+    api_dims = {"ApiName": api["Name"], "Stage": api["StageName"]}
+    assert _metric_stats(alarms["Api5XXErrorAlarm"]) == [("AWS/ApiGateway", "5XXError", api_dims)]
+    latency = alarms["ApiLatencyAlarm"]
+    assert _metric_stats(latency) == [("AWS/ApiGateway", "Latency", api_dims)]
+    assert (latency["ExtendedStatistic"], latency["Threshold"]) == ("p99", 10000)
+    # every dead-letter queue, declared or made by SAM, has its depth alarm
+    queues = {q["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
+              for q in _of_type(template, "AWS::SQS::Queue").values() if "RedrivePolicy" in q["Properties"]}
+    for function in _of_type(template, "AWS::Serverless::Function").values():
+        for event in function["Properties"].get("Events", {}).values():
+            dlq = event["Properties"].get("DeadLetterConfig", {}).get("QueueLogicalId")
+            if dlq:
+                queues.add(dlq)
+    assert queues == {"CallbackDeadLetterQueue", "CollectDeadLetterQueue"} | SAM_MADE
+    watched = {stats[0][2]["QueueName"]["Fn::GetAtt"][0] for props in alarms.values()
+               if (stats := _metric_stats(props)) and stats[0][0] == "AWS/SQS"}
+    assert watched == queues
+
+
+def test_rate_alarms_read_the_metrics_the_code_writes(template: dict[str, Any]) -> None:
+    namespace, service = _telemetry_env(template)
+    alarms = _alarms(template)
+    callbacks = alarms["CallbackFailureRateAlarm"]
+    assert {(m, tuple(d.items())) for _, m, d in _metric_stats(callbacks)} == {
+        ("CallbackFailed", (("service", service),)),
+        ("CallbackDelivered", (("service", service),)),
+    }
+    assert callbacks["Threshold"] == 0.2
+    assert all(q["MetricStat"]["Period"] == 900 for q in callbacks["Metrics"] if "MetricStat" in q)
+    assert "FILL(" in next(q["Expression"] for q in callbacks["Metrics"] if q.get("ReturnData"))
+    # one upstream alarm per provider the template can configure
+    known = set(template["Parameters"]["CarrierProvider"]["AllowedValues"])
+    for value in template["Parameters"]["IdentityProviders"]["AllowedValues"]:
+        known |= set(value.split(","))
+    assert known == PROVIDERS
+    upstream = {props["AlarmName"]["Fn::Sub"]: props for props in alarms.values() if "Upstream" in str(props)}
+    assert len(upstream) == len(PROVIDERS)
+    for props in upstream.values():
+        (provider,) = {d["Provider"] for _, _, d in _metric_stats(props)}
+        assert {m for _, m, _ in _metric_stats(props)} == {"UpstreamFailed", "UpstreamCall"}
+        assert all(d == {"Provider": provider, "service": service} for _, _, d in _metric_stats(props))
+        assert props["Threshold"] == 0.2
+        assert all(q["MetricStat"]["Period"] == 600 for q in props["Metrics"] if "MetricStat" in q)
+    assert {d["Provider"] for p in upstream.values() for _, _, d in _metric_stats(p)} == PROVIDERS
+    # every custom metric an alarm reads is one the code writes, where the code writes it
+    for name, props in alarms.items():
+        for ns, metric, dims in _metric_stats(props):
+            if ns.startswith("AWS/"):
+                assert metric in AWS_METRICS[ns], name
+            else:
+                assert (ns, metric, dims.get("service")) == (namespace, metric, service), name
+                assert metric in _emitted_metrics(), f"{name} reads {metric}, which nothing writes"
+
+
+def test_alarm_topic_is_encrypted_with_a_key_cloudwatch_may_use(template: dict[str, Any]) -> None:
+    topic = template["Resources"]["AlarmTopic"]["Properties"]
+    assert topic["KmsMasterKeyId"] == {"Ref": "AlarmTopicKey"}  # not alias/aws/sns: CloudWatch cannot use it
+    key = template["Resources"]["AlarmTopicKey"]["Properties"]
+    grants = [s for s in key["KeyPolicy"]["Statement"] if s["Principal"] == {"Service": "cloudwatch.amazonaws.com"}]
+    assert len(grants) == 1
+    assert set(grants[0]["Action"]) == {"kms:Decrypt", "kms:GenerateDataKey*"}
+    assert grants[0]["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    assert key["EnableKeyRotation"] is True
+
+
+def test_alarm_email_is_subscribed_only_when_set(template: dict[str, Any]) -> None:
+    param = template["Parameters"]["AlarmEmail"]
+    assert param["Default"] == ""
+    assert re.fullmatch(param["AllowedPattern"], "")
+    assert re.fullmatch(param["AllowedPattern"], "oncall@example.com")
+    assert not re.fullmatch(param["AllowedPattern"], "not an address")
+    assert template["Conditions"]["HasAlarmEmail"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]}
+    subscriptions = _of_type(template, "AWS::SNS::Subscription")
+    assert list(subscriptions) == ["AlarmEmailSubscription"]
+    sub = subscriptions["AlarmEmailSubscription"]
+    assert sub["Condition"] == "HasAlarmEmail"
+    assert sub["Properties"] == {
+        "TopicArn": {"Ref": "AlarmTopic"},
+        "Protocol": "email",
+        "Endpoint": {"Ref": "AlarmEmail"},
+    }
+    assert list(_of_type(template, "AWS::SNS::Topic")) == ["AlarmTopic"]
+
+
+def _dashboard_body(template: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+    """The body's !Sub text, and the JSON it becomes with every variable substituted (each must
+    name a parameter, a pseudo parameter, or a resource and attribute the stack has)."""
+    text = template["Resources"]["CarrierAuthDashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    assert isinstance(text, str)
+    known = set(template["Parameters"]) | set(template["Resources"]) | SAM_MADE
+
+    def substitute(match: re.Match) -> str:
+        name = match.group(1)
+        if name.startswith("!"):
+            return "${" + name[1:] + "}"
+        assert name.startswith("AWS::") or name.split(".")[0] in known, f"unknown ${{{name}}}"
+        return f"<{name}>"
+
+    return text, json.loads(re.sub(r"\$\{([^}]+)\}", substitute, text))
+
+
+def test_dashboard_body_is_json_and_reads_what_the_code_writes(template: dict[str, Any]) -> None:
+    from carrier_auth import numbers, telemetry
+
+    namespace, service = _telemetry_env(template)
+    text, body = _dashboard_body(template)
+    emitted = _emitted_metrics()
+    titles = set()
+    for widget in body["widgets"]:
+        assert {"type", "x", "y", "width", "height", "properties"} <= set(widget)
+        assert widget["x"] + widget["width"] <= 24
+        props = widget["properties"]
+        titles.add(props.get("title", ""))
+        for row in props.get("metrics", []):
+            options = row[-1] if isinstance(row[-1], dict) else {}
+            if "expression" in options:
+                for schema, metric in re.findall(r"SEARCH\('\{([^}]*)\} MetricName=\"(\w+)\"", options["expression"]):
+                    assert schema.split(",")[0] == namespace and schema.endswith(",service"), schema
+                    assert metric in emitted, f"{props['title']}: {metric} is written by nothing"
+                continue
+            ns, metric, *dims = [x for x in row if not isinstance(x, dict)]
+            if ns.startswith("AWS/"):
+                assert metric in AWS_METRICS[ns], metric
+            else:
+                assert ns == namespace and metric in emitted, metric
+                assert dict(zip(dims[::2], dims[1::2]))["service"] == service
+    # the funnel in its order, each step of telemetry's contract, and its dimensions
+    funnel = re.findall(r'\{CarrierAuth,Carrier,Province,service\} MetricName=\\"(\w+)\\""?\', \'Sum\'\)\)"', text)
+    assert funnel == list(telemetry.FUNNEL)
+    assert "{CarrierAuth,GuideCode,service} MetricName=\\\"GuideCodeAnswered\\\"" in text
+    for province in numbers.PROVINCES:
+        assert f'Province=\\"{province}\\"' in text, province
+    # the alarm widget shows every alarm, the errors widget every function
+    (alarm_widget,) = [w["properties"] for w in body["widgets"] if w["type"] == "alarm"]
+    assert {a.strip("<>").removesuffix(".Arn") for a in alarm_widget["alarms"]} == set(_alarms(template))
+    errors = next(w["properties"] for w in body["widgets"] if w["properties"].get("title") == "Lambda errors")
+    assert {row[3].strip("<>") for row in errors["metrics"]} == set(_of_type(template, "AWS::Serverless::Function"))
+    assert titles >= {
+        "Callbacks", "API 5XX and latency", "Upstream error rate by provider (%)", "Answers per guide code"
+    }
+
+
+def test_outputs_name_the_topic_and_a_partition_aware_dashboard_url(template: dict[str, Any]) -> None:
+    outputs = template["Outputs"]
+    assert outputs["AlarmTopicArn"]["Value"] == {"Ref": "AlarmTopic"}
+    url, variables = outputs["DashboardUrl"]["Value"]["Fn::Sub"]
+    assert url == "https://${Console}/cloudwatch/home?region=${AWS::Region}#dashboards:name=${CarrierAuthDashboard}"
+    assert variables["Console"] == {"Fn::If": ["IsChina", "console.amazonaws.cn", "console.aws.amazon.com"]}
+    assert template["Conditions"]["IsChina"] == {"Fn::Equals": [{"Ref": "AWS::Partition"}, "aws-cn"]}

@@ -199,6 +199,9 @@ def launch(
         sessions.checkpoint(task_id, sessions.ERROR, sessions.answer(codes.SYSTEM_ERROR))
         raise
     logger.info("task started", extra={"mobile": item["mobile_masked"]})
+    from . import telemetry
+
+    telemetry.funnel("FunnelStarted", item)  # once: a task's execution starts once (create / begin_awaiting)
     current = sessions.wait_for_checkpoint(task_id, 0, _deadline())
     body = render(current)
     body["data"].update(isp=item["isp"], region=item["region"])  # extra fields: carrier and region of the number

@@ -22,7 +22,7 @@ from aws_lambda_powertools import Logger
 from boto3.dynamodb.conditions import Attr
 from botocore.exceptions import ClientError
 
-from . import aws, codes, crypto, events, identity, sessions
+from . import aws, codes, crypto, events, identity, sessions, telemetry
 from .config import get_settings
 from .errors import EXPIRED_TOKENS, SessionNotFound
 from .providers.base import (
@@ -443,6 +443,8 @@ def finish(task_id: str, result: str, error_message: str) -> bool:
             remove=("task_token",),
             condition=Attr("status").eq(sessions.COLLECTING),
         )
+        # counted by the write that decided the task, never by a re-publish
+        telemetry.funnel("FunnelSucceeded" if result == codes.CALLBACK_SUCCESS else "FunnelDefeated", session)
     elif status not in (codes.CALLBACK_SUCCESS, codes.CALLBACK_DEFEAT) or session.get("published_at"):
         return False
     events.publish_finished(events.finished_detail(session))

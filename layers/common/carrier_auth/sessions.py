@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import time
 from decimal import Decimal
-from typing import Any
+from typing import Any, Callable
 
 from boto3.dynamodb.conditions import Attr
 from botocore.exceptions import ClientError
 
-from . import aws, codes
+from . import aws, codes, telemetry
 from .config import get_settings
 from .envelope import new_trace_id
 
@@ -153,14 +153,28 @@ def update_if(task_id: str, values: dict[str, Any], condition: Any, remove: tupl
         raise
 
 
+# Funnel steps a checkpoint reaches at most once per task: the session attribute that keeps the
+# trace_id of the checkpoint that reached the step first -> (metric, does this answer reach it?)
+FUNNEL_FIRSTS: dict[str, tuple[str, Callable[[dict], bool]]] = {
+    "sms_requested_trace": ("FunnelSmsRequested", lambda ans: ans.get("guide_code") == codes.NEED_SMS_CODE),
+    "submitted_trace": ("FunnelSubmitted", lambda ans: ans.get("code") == codes.SUBMITTED),
+}
+
+
 def checkpoint(
     task_id: str, status: str, ans: dict, extra: dict | None = None, remove: tuple[str, ...] = ()
 ) -> dict:
-    """Publish a new app-facing answer: fresh trace_id, seq + 1. Never rewrites a final session."""
+    """Publish a new app-facing answer: fresh trace_id, seq + 1. Never rewrites a final session.
+
+    Counted (telemetry) only once the write succeeded: the answer's guide code, and a funnel step
+    (``FUNNEL_FIRSTS``) only by the write that reached it first - a retried step that answers
+    again does not count the task twice."""
     table = _table()
     values = {"status": status, "answer": ans, "trace_id": new_trace_id(), "updated_at": _now(), **(extra or {})}
-    names = {f"#{k}": k for k in values} | {f"#{k}": k for k in remove} | {"#seq": "seq"}
-    expr = "SET " + ", ".join(f"#{k} = :{k}" for k in values) + " ADD #seq :one"
+    firsts = {attr: step for attr, (step, reached) in FUNNEL_FIRSTS.items() if reached(ans)}
+    names = {f"#{k}": k for k in [*values, *remove, *firsts]} | {"#seq": "seq"}
+    sets = [f"#{k} = :{k}" for k in values] + [f"#{a} = if_not_exists(#{a}, :trace_id)" for a in firsts]
+    expr = "SET " + ", ".join(sets) + " ADD #seq :one"
     if remove:
         expr += " REMOVE " + ", ".join(f"#{k}" for k in remove)
     resp = table.update_item(
@@ -171,7 +185,13 @@ def checkpoint(
         ConditionExpression=Attr("task_id").exists() & ~Attr("status").is_in(list(FINAL)),
         ReturnValues="ALL_NEW",
     )
-    return _plain(resp["Attributes"])
+    item = _plain(resp["Attributes"])
+    if ans.get("guide_code"):
+        telemetry.guide_code(ans["guide_code"])
+    for attr, step in firsts.items():
+        if item.get(attr) == values["trace_id"]:
+            telemetry.funnel(step, item)
+    return item
 
 
 def claim_token(task_id: str, trace_id: str, count: str | None = None) -> dict | None:

@@ -59,6 +59,10 @@ mapping lives in ``_JOB_STATUSES`` and ``_job_result`` only):
                                   "message": "..."}}
 
 Either call may answer the usual failure shape ``{"success": false, "message": "..."}``.
+
+``http`` logs every call with its operation: ``apply`` (the application), ``login`` / ``submit``
+/ ``resend`` (the collect request each step sends), ``continue`` (a ``finish: false``
+continuation), ``report_token`` and ``status`` (the job status).
 """
 
 from __future__ import annotations
@@ -161,7 +165,7 @@ class JuxinliProvider:
 
     def login(self, identity: Identity, password: str) -> CarrierStep:
         try:
-            data = self._post(f"/orgApi/rest/v2/applications/{self._org_name}", self._application(identity))
+            data = self._post(f"/orgApi/rest/v2/applications/{self._org_name}", self._application(identity), "apply")
         except _Refused as refused:
             return refused.step({})
         state = {
@@ -170,7 +174,7 @@ class JuxinliProvider:
             "next_type": SUBMIT_CAPTCHA,
         }
         try:
-            return self._collect(state, identity, password, captcha="", request_type="")
+            return self._collect(state, identity, password, "login", captcha="", request_type="")
         except ProviderOutcomeUnknown as exc:
             raise ProviderOutcomeUnknown(str(exc), state) from None
 
@@ -180,13 +184,13 @@ class JuxinliProvider:
         request_type = str(state.get("next_type") or SUBMIT_CAPTCHA)
         if request_type == SUBMIT_QUERY_PWD:
             return self._collect(
-                state, identity, password, captcha="", request_type=request_type,
+                state, identity, password, "submit", captcha="", request_type=request_type,
                 extra={self._query_pwd_key: code},
             )  # fmt: skip
-        return self._collect(state, identity, password, captcha=code, request_type=request_type)
+        return self._collect(state, identity, password, "submit", captcha=code, request_type=request_type)
 
     def resend(self, state: dict[str, Any], identity: Identity, password: str) -> CarrierStep:
-        return self._collect(state, identity, password, captcha="", request_type=RESEND_CAPTCHA)
+        return self._collect(state, identity, password, "resend", captcha="", request_type=RESEND_CAPTCHA)
 
     def check(self, state: dict[str, Any]) -> CarrierStep:
         raise ProviderError("juxinli has no asynchronous login")
@@ -223,6 +227,8 @@ class JuxinliProvider:
                     "token": token,
                 },
                 timeout=self._timeout,
+                provider=self.name,
+                operation="status",
             )
             state = {**state, "access_token": access_token}
             if _refused_with(body, _NO_JOB_WORDS):
@@ -254,6 +260,8 @@ class JuxinliProvider:
                 "hours": REPORT_TOKEN_HOURS,
             },
             timeout=self._timeout,
+            provider=self.name,
+            operation="report_token",
         )
         _check_success(body)
         return _field(body, "access_token")
@@ -263,6 +271,7 @@ class JuxinliProvider:
         state: dict[str, Any],
         identity: Identity,
         password: str,
+        operation: str,
         *,
         captcha: str,
         request_type: str,
@@ -282,7 +291,7 @@ class JuxinliProvider:
             **(extra or {}),
         }
         try:
-            data = self._post_collect(request, session_state["website"])
+            data = self._post_collect(request, session_state["website"], operation)
             for _ in range(MAX_CONTINUATIONS):
                 website = _next_website(data)
                 if not website:
@@ -290,17 +299,20 @@ class JuxinliProvider:
                 session_state["website"] = website
                 request = {**request, "captcha": "", "type": ""}
                 request.pop(self._query_pwd_key, None)
-                data = self._post_collect(request, website)
+                data = self._post_collect(request, website, "continue")
         except _Refused as refused:
             return refused.step(session_state)
         return _step(data, session_state)
 
-    def _post_collect(self, request: dict[str, Any], website: str) -> dict[str, Any]:
-        return self._post("/orgApi/rest/v2/messages/collect/req", {**request, "website": website})
+    def _post_collect(self, request: dict[str, Any], website: str, operation: str) -> dict[str, Any]:
+        return self._post("/orgApi/rest/v2/messages/collect/req", {**request, "website": website}, operation)
 
-    def _post(self, path: str, payload: dict[str, Any]) -> dict[str, Any]:
+    def _post(self, path: str, payload: dict[str, Any], operation: str) -> dict[str, Any]:
         """A state-changing call: the answer's ``data``."""
-        return _data(post_json(self._url(path), payload, changes_state=True, timeout=self._timeout))
+        body = post_json(
+            self._url(path), payload, provider=self.name, operation=operation, changes_state=True, timeout=self._timeout
+        )
+        return _data(body)
 
     def _url(self, path: str) -> str:
         return f"{self._base_url}{path}"

@@ -56,13 +56,16 @@ Once a task was created or an input accepted, repeating the call would start a s
 submit the code twice: status reads that keep failing until the deadline after such a call raise
 ``ProviderOutcomeUnknown`` carrying the task id, so the step reconciles instead of repeating.
 
-Request bodies carry the password, the code, the id number and the name: messages and logs name
-only the method, the URL path, the status and the upstream's ``detail`` with those values blanked.
+Request bodies carry the password, the code, the id number and the name: messages name only the
+method, the URL path, the status and the upstream's ``detail`` with those values blanked; logs
+(Powertools, structured) name the task id, its phase status and the step it became, never a
+``detail`` or a description. ``http.exchange`` logs every call (operations ``login`` = create
+task, ``submit`` = input, ``resend`` = verifycode, ``status``, with the read's ``attempt`` within
+one wait).
 """
 
 from __future__ import annotations
 
-import logging
 import time
 import uuid
 from collections.abc import Callable, Iterable
@@ -70,6 +73,7 @@ from typing import Any
 from urllib.parse import quote
 
 import requests
+from aws_lambda_powertools import Logger
 
 from .. import codes
 from . import guide_rules
@@ -103,7 +107,7 @@ _AUTH_STATUSES = (401, 403)
 _OUT_OF_TURN_WORDS = ("not waiting",)
 _DETAIL_LIMIT = 200
 
-logger = logging.getLogger(__name__)
+logger = Logger(child=True)
 
 
 class MoxieProvider:
@@ -145,6 +149,7 @@ class MoxieProvider:
                 "id_card": identity.id_number,
                 "login_type": LOGIN_TYPE,
             },
+            operation="login",
             changes_state=True,
             secrets=(password, identity.id_number, identity.name),
         )
@@ -153,7 +158,7 @@ class MoxieProvider:
         task_id = body.get("task_id") if isinstance(body, dict) else None
         if not isinstance(task_id, str) or not task_id:
             raise ProviderOutcomeUnknown("Moxie create task answer lacks 'task_id'")
-        logger.info("moxie task %s created", task_id)
+        logger.info("moxie task created", extra={"provider": self.name, "upstream_task_id": task_id})
         return self._after_change({"task_id": task_id, "user_id": user_id})
 
     def submit(
@@ -164,6 +169,7 @@ class MoxieProvider:
             "POST",
             f"{_task_path(state)}/input",
             {"input": code},
+            operation="submit",
             changes_state=True,
             secrets=(code, password, identity.id_number, identity.name),
         )
@@ -176,7 +182,9 @@ class MoxieProvider:
         image code (``input_type`` IMG), else a new SMS code."""
         state = _session_state(state)
         kind = "img" if state.get("input_type") == "IMG" else "sms"
-        status, body = self._call("POST", f"{_task_path(state)}/verifycode", {"type": kind}, changes_state=True)
+        status, body = self._call(
+            "POST", f"{_task_path(state)}/verifycode", {"type": kind}, operation="resend", changes_state=True
+        )
         if status >= 300:
             return self._refused(status, body, state, "verifycode")
         return self._after_change(state)
@@ -193,7 +201,7 @@ class MoxieProvider:
 
     def poll(self, state: dict[str, Any]) -> CollectResult:
         state = _session_state(state)
-        status, body = self._call("GET", f"{_task_path(state)}/status", changes_state=False)
+        status, body = self._call("GET", f"{_task_path(state)}/status", operation="status", changes_state=False)
         if status == 404:
             return CollectResult("FAILED", _detail(body) or TASK_GONE, state, raw_code="404")
         if status >= 300:
@@ -208,7 +216,15 @@ class MoxieProvider:
             result = "FAILED"
         else:
             raise ProviderError(f"Moxie phase_status {phase_status!r} is not known")
-        logger.info("moxie task %s collection %s (%s)", state["task_id"], result, phase_status)
+        logger.info(
+            "moxie task collection",
+            extra={
+                "provider": self.name,
+                "upstream_task_id": state["task_id"],
+                "upstream_code": phase_status,
+                "result": result,
+            },
+        )
         return CollectResult(result, description or phase_status, state, raw_code=phase_status)
 
     # -- waiting for a decision ----------------------------------------------------------
@@ -218,9 +234,11 @@ class MoxieProvider:
         Status reads that fail are tried again until the deadline, then raise
         ``ProviderUnavailable``."""
         deadline = self._clock() + self._decision_deadline
+        attempt = 0
         while True:
+            attempt += 1
             try:
-                step = self._status_step(state)
+                step = self._status_step(state, attempt)
                 if step.outcome != "WORKING" or self._clock() >= deadline:
                     return step
             except ProviderUnavailable:
@@ -235,23 +253,31 @@ class MoxieProvider:
         try:
             return self._wait(state)
         except ProviderUnavailable as exc:
-            logger.info("moxie task %s status unavailable after a change", state["task_id"])
+            logger.warning(
+                "moxie task status unavailable after a change",
+                extra={"provider": self.name, "upstream_task_id": state["task_id"]},
+            )
             raise ProviderOutcomeUnknown(f"{exc} (after the change was accepted)", state) from None
 
-    def _status_step(self, state: dict[str, Any]) -> CarrierStep:
-        status, body = self._call("GET", f"{_task_path(state)}/status", changes_state=False)
+    def _status_step(self, state: dict[str, Any], attempt: int) -> CarrierStep:
+        status, body = self._call(
+            "GET", f"{_task_path(state)}/status", operation="status", changes_state=False, attempt=attempt
+        )
         if status == 404:
-            logger.info("moxie task %s is gone", state["task_id"])
+            logger.info("moxie task is gone", extra={"provider": self.name, "upstream_task_id": state["task_id"]})
             return _gone(state, _detail(body))
         if status >= 300:
             return self._refused(status, body, state, "status")
         step = _login_step(_status_view(body), state)
         logger.info(
-            "moxie task %s %s -> %s %s",
-            state["task_id"],
-            step.raw_code,
-            step.outcome,
-            step.guide_code or "-",
+            "moxie task status",
+            extra={
+                "provider": self.name,
+                "upstream_task_id": state["task_id"],
+                "upstream_code": step.raw_code,
+                "step": step.outcome,
+                "guide_code": step.guide_code or None,
+            },
         )
         return step
 
@@ -290,8 +316,10 @@ class MoxieProvider:
         path: str,
         payload: Any = None,
         *,
+        operation: str,
         changes_state: bool,
         secrets: Iterable[str] = (),
+        attempt: int | None = None,
     ) -> tuple[int, Any]:
         """(HTTP status, parsed body: an object or None) for 2xx and 4xx; failures raise as the
         module docstring says.
@@ -301,20 +329,34 @@ class MoxieProvider:
         """
         url = f"{self._base_url}{path}"
         where = f"{method} {safe_url(url)}"
-        response = http.send(
-            method, url, changes_state=changes_state, json=payload, headers=self._headers, timeout=self._timeout
+        return http.exchange(
+            method,
+            url,
+            provider=self.name,
+            operation=operation,
+            changes_state=changes_state,
+            attempt=attempt,
+            judge=lambda response: _judge(where, response, changes_state, secrets),
+            json=payload,
+            headers=self._headers,
+            timeout=self._timeout,
         )
-        status = response.status_code
-        body = _redacted(_body(response), secrets)
-        detail = _detail(body)
-        failure = f"{where} answered HTTP {status}" + (f": {detail}" if detail else "")
-        if status == 429:
-            raise ProviderUnavailable(failure)
-        if status >= 500:
-            raise http.unsettled(failure, changes_state)
-        if 200 <= status < 300 and not (body is None or isinstance(body, dict)):
-            raise http.unsettled(f"{where} answered HTTP {status}, body not a JSON object", changes_state)
-        return status, body
+
+
+def _judge(where: str, response: requests.Response, changes_state: bool, secrets: Iterable[str]) -> tuple[int, Any]:
+    """``MoxieProvider._call``'s answer: 429, 5xx and a 2xx that is not an object raise; the
+    rest is (status, body) with ``secrets`` blanked in the ``detail``."""
+    status = response.status_code
+    body = _redacted(_body(response), secrets)
+    detail = _detail(body)
+    failure = f"{where} answered HTTP {status}" + (f": {detail}" if detail else "")
+    if status == 429:
+        raise ProviderUnavailable(failure)
+    if status >= 500:
+        raise http.unsettled(failure, changes_state)
+    if 200 <= status < 300 and not (body is None or isinstance(body, dict)):
+        raise http.unsettled(f"{where} answered HTTP {status}, body not a JSON object", changes_state)
+    return status, body
 
 
 _NOT_JSON = object()

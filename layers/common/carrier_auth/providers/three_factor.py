@@ -68,6 +68,8 @@ class ThreeFactorProvider:
                     "Phone": identity.mobile,
                 },
             },
+            provider=self.name,
+            operation="verify",
             changes_state=False,
             headers={"Authorization": self._token},
             timeout=self._timeout,

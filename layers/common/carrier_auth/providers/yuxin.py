@@ -57,12 +57,12 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import logging
 import secrets
 import string
 from collections.abc import Callable
 from typing import Any
 
+from aws_lambda_powertools import Logger
 from cryptography.hazmat.primitives import padding
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
@@ -70,7 +70,7 @@ from ..codes import BAD_ID_NUMBER, BAD_MOBILE, BAD_NAME, IDENTITY_MISMATCH
 from . import http
 from .base import Identity, IdentityResult, ProviderError, ProviderUnavailable, Verdict
 
-logger = logging.getLogger(__name__)
+logger = Logger(child=True)
 
 PATH = "/api/personalInfo/verifyMobile"
 MODES = ("CBC", "ECB")
@@ -187,13 +187,13 @@ class YuxinProvider:
     def verify(self, identity: Identity) -> IdentityResult:
         params = self.build_params(identity)
         # a query: nothing changes upstream (a repeat is only billed again)
-        if self._form:
-            body = http.post_form(self._url, params, changes_state=False, timeout=self._timeout)
-        else:
-            body = http.post_json(self._url, params, changes_state=False, timeout=self._timeout)
+        send = http.post_form if self._form else http.post_json
+        body = send(
+            self._url, params, provider=self.name, operation="verify", changes_state=False, timeout=self._timeout
+        )
         result = self._classify(body, identity)
         logger.info(
-            "yuxin answered %s, verdict %s", result.raw_code, result.verdict,
+            "yuxin answered", extra={"provider": self.name, "upstream_code": result.raw_code, "verdict": result.verdict}
         )
         return result
 
