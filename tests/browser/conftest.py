@@ -22,7 +22,7 @@ import requests
 
 from local.stack import EmbeddedStack
 
-from ..leaks import leaks
+from ..leaks import found_in, leaks, stack_sources
 
 CHROMIUM = os.environ.get("CARRIER_AUTH_CHROMIUM", "/usr/bin/chromium")
 ARGS = [
@@ -222,12 +222,4 @@ def no_plaintext_secrets(stack, log_capture):
     stored or printed holds a password, code, link token, callback token or full id number
     typed into or given to the page."""
     yield
-    sources = {"stack output": log_capture.getvalue()}
-    for logical in stack.tables:
-        sources[f"table {logical}"] = json.dumps(stack.table(logical).scan()["Items"], default=str, ensure_ascii=False)
-    sfn = stack.client("stepfunctions")
-    for e in sfn.list_executions(stateMachineArn=stack.state_machine_arn, maxResults=1000)["executions"]:
-        history = sfn.get_execution_history(executionArn=e["executionArn"], maxResults=1000)["events"]
-        sources[f"execution {e['name']}"] = json.dumps(history, default=str, ensure_ascii=False)
-    found = {name: found_here for name, text in sources.items() if (found_here := leaks(text, stack.app_secrets))}
-    assert found == {}
+    assert found_in(stack_sources(stack, log_capture), stack.app_secrets) == {}

@@ -8,12 +8,15 @@ import io
 import json
 import time
 import uuid
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import requests
 
 from local.stack import EmbeddedStack
+
+from ..leaks import found_in, stack_sources
 
 ID_NUMBER = "11010519491231002X"
 NAME = "张三"
@@ -150,6 +153,21 @@ def stack(log_capture: io.StringIO, tmp_path_factory) -> EmbeddedStack:
 @pytest.fixture(scope="session")
 def api(stack: EmbeddedStack) -> Api:
     return Api(stack)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def no_plaintext_secrets(stack: EmbeddedStack, log_capture: io.StringIO) -> Iterator[None]:
+    """At the end of the session, whatever order the tests ran in (a fixture, not a file that
+    sorts last): nothing the stack stored, sent or printed holds a plaintext password, SMS code,
+    callback token, full id number or name the suite's apps used."""
+    yield
+    secrets = stack.app_secrets | {NAME}
+    sources = stack_sources(stack, log_capture, {**stack.queues, "audit": stack.audit_queue_url})
+    assert found_in(sources, secrets) == {}
+    if len(secrets) > 10:  # a real run, not one file: the scan must have had something to read
+        assert any(name.startswith("execution ") for name in sources), "the suite ran no executions"
+        assert len(sources["everything the stack printed"]) > 10_000
+        assert "CarrierAuthFinished" in sources["queue audit"], "the audit queue should have seen the finished events"
 
 
 BUSY = {"PENDING", "PROCESSING", "COLLECTING"}

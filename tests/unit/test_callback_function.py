@@ -21,6 +21,8 @@ from typing import Any
 import boto3
 import pytest
 
+from tests.lambda_context import LambdaContext
+
 import carrier_auth.aws
 from carrier_auth import callback, sessions
 
@@ -139,17 +141,6 @@ def env(kms_key_id: str, sessions_table: str, monkeypatch: pytest.MonkeyPatch) -
     return sqs.create_queue(QueueName=f"callbacks-{uuid.uuid4().hex[:6]}")["QueueUrl"]
 
 
-@dataclass
-class Context:
-    timeout: float
-    started: float
-    function_name: str = "CallbackFunction"
-    memory_limit_in_mb: int = 256
-    invoked_function_arn: str = "arn:aws:lambda:us-east-1:123456789012:function:CallbackFunction"
-    aws_request_id: str = "req-1"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return int((self.started + self.timeout - time.monotonic()) * 1000)
 
 
 def _batch(queue_url: str, urls: list[str]) -> tuple[dict[str, Any], list[str]]:
@@ -175,7 +166,7 @@ def test_slow_endpoints_neither_delay_nor_resend_the_others(env: str, endpoints:
     event, message_ids = _batch(env, urls)
     handler = _load_handler()
     started = time.monotonic()
-    result = handler.lambda_handler(event, Context(timeout=20, started=started))
+    result = handler.lambda_handler(event, LambdaContext("CallbackFunction", deadline=started + 20))
     elapsed = time.monotonic() - started
 
     assert elapsed < 4, f"a batch lasts as long as its slowest attempt (1 s), not the sum: {elapsed:.1f} s"
@@ -196,7 +187,7 @@ def test_records_still_undecided_near_the_timeout_are_reported_failed_in_time(
     event, message_ids = _batch(env, urls)
     handler = _load_handler()
     started = time.monotonic()
-    result = handler.lambda_handler(event, Context(timeout=5, started=started))
+    result = handler.lambda_handler(event, LambdaContext("CallbackFunction", deadline=started + 5))
     elapsed = time.monotonic() - started
 
     assert elapsed < 5 - 1, f"answered {elapsed:.1f} s into a 5 s budget"
@@ -207,7 +198,7 @@ def test_records_still_undecided_near_the_timeout_are_reported_failed_in_time(
 def test_a_delivered_callback_is_recorded_on_the_session(env: str, endpoints: dict[str, Endpoint]) -> None:
     event, _ = _batch(env, [endpoints["fast"].url])
     task_id = json.loads(event["Records"][0]["body"])["detail"]["task_id"]
-    result = _load_handler().lambda_handler(event, Context(timeout=20, started=time.monotonic()))
+    result = _load_handler().lambda_handler(event, LambdaContext("CallbackFunction", deadline=time.monotonic() + 20))
     assert result["batchItemFailures"] == []
     assert sessions.get(task_id)["callback_status"] == "DELIVERED"
     raw = endpoints["fast"].received[0]
@@ -229,7 +220,7 @@ def test_410_gone_ends_the_retries_and_is_recorded_on_the_session(
         real_add(name=name, **kwargs)
 
     monkeypatch.setattr(handler.metrics, "add_metric", add_metric)
-    result = handler.lambda_handler(event, Context(timeout=20, started=time.monotonic()))
+    result = handler.lambda_handler(event, LambdaContext("CallbackFunction", deadline=time.monotonic() + 20))
 
     assert result["batchItemFailures"] == []  # not failed: SQS deletes the record
     item = sessions.get(task_id)
@@ -266,7 +257,7 @@ def test_retry_after_sets_the_next_attempts_visibility(
     event, message_ids = _batch(env, [url, endpoints["fast"].url])
     record = next(r for r in event["Records"] if r["messageId"] == message_ids[0])
     task_id = json.loads(record["body"])["detail"]["task_id"]
-    result = _load_handler().lambda_handler(event, Context(timeout=20, started=time.monotonic()))
+    result = _load_handler().lambda_handler(event, LambdaContext("CallbackFunction", deadline=time.monotonic() + 20))
 
     assert [f["itemIdentifier"] for f in result["batchItemFailures"]] == [message_ids[0]]
     assert visibility_changes == [

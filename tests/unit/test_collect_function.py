@@ -17,6 +17,8 @@ from typing import Any
 import boto3
 import pytest
 
+from tests.lambda_context import LambdaContext
+
 from carrier_auth import codes, flow
 from local.sandbox import SMS_CODE, SandboxProviders
 
@@ -33,14 +35,6 @@ def _load_handler() -> ModuleType:
     return module
 
 
-class Context:
-    function_name = "CollectFunction"
-    memory_limit_in_mb = 256
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:CollectFunction"
-    aws_request_id = "req-1"
-
-    def get_remaining_time_in_millis(self) -> int:
-        return 30_000
 
 
 @pytest.fixture
@@ -86,13 +80,13 @@ def test_a_task_still_collecting_comes_back_for_the_next_poll_then_completes(han
     url = _queue(json.dumps({"task_id": task_id, "task_token": "tok-1"}))
 
     first = _receive(url, 1)
-    answer = app.lambda_handler(sqs_event(url, first), Context())
+    answer = app.lambda_handler(sqs_event(url, first), LambdaContext("CollectFunction"))
     assert answer == {"batchItemFailures": [{"itemIdentifier": first[0]["MessageId"]}]}  # left on the queue
     assert resumed == []
 
     again = _receive(url, 1)  # visible again after the poll interval, the next receive
     assert again[0]["Attributes"]["ApproximateReceiveCount"] == "2"
-    assert app.lambda_handler(sqs_event(url, again), Context()) == {"batchItemFailures": []}
+    assert app.lambda_handler(sqs_event(url, again), LambdaContext("CollectFunction")) == {"batchItemFailures": []}
     assert resumed == [("tok-1", {"outcome": codes.CALLBACK_SUCCESS}, None)]
     assert session(task_id)["polls"] == 2
 
@@ -106,7 +100,7 @@ def test_records_of_a_batch_are_decided_each_on_its_own(handler, monkeypatch: py
         json.dumps({"task_id": gone, "task_token": "tok-gone"}),
         "not a message of ours",
     )
-    answer = app.lambda_handler(sqs_event(url, _receive(url, 3)), Context())
+    answer = app.lambda_handler(sqs_event(url, _receive(url, 3)), LambdaContext("CollectFunction"))
 
     assert answer == {"batchItemFailures": []}  # nothing left to poll
     assert sorted(resumed) == [

@@ -9,6 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from tests.lambda_context import LambdaContext
 from carrier_auth import codes, h5, sessions
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -132,16 +134,6 @@ def test_links_and_cookies_follow_the_stage(monkeypatch: pytest.MonkeyPatch) -> 
     assert h5._cookie({"headers": {"Cookie": "carrier_auth_h5="}}) == ""
 
 
-class Context:
-    function_name = "H5PageFunction"
-    function_version = "$LATEST"
-    invoked_function_arn = "arn:aws:lambda:cn-north-1:123456789012:function:H5PageFunction"
-    memory_limit_in_mb = 256
-    aws_request_id = "req-1"
-
-    @staticmethod
-    def get_remaining_time_in_millis() -> int:
-        return 30_000
 
 
 def test_the_page_handler_serves_its_event() -> None:
@@ -153,7 +145,7 @@ def test_the_page_handler_serves_its_event() -> None:
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
     event = json.loads((ROOT / "events/h5/page.json").read_text(encoding="utf-8"))
-    result = module.lambda_handler(event, Context())
+    result = module.lambda_handler(event, LambdaContext("H5PageFunction"))
     assert result["statusCode"] == 200 and not result["isBase64Encoded"]
     headers = result["multiValueHeaders"]
     assert headers["Content-Type"] == ["text/html; charset=utf-8"]
