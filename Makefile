@@ -10,7 +10,7 @@ SAM_VENV := .venv-sam
 SAM := SAM_CLI_TELEMETRY=0 PATH="$(CURDIR)/$(VENV313)/bin:$$PATH" $(SAM_VENV)/bin/sam
 export PYTHONPATH := $(CURDIR)/layers/common:$(CURDIR)
 
-.PHONY: install browser run demo h5-demo openapi template-block build print-python313 test test313 test-unit test-integration test-e2e test-browser h5-screenshots lint bench clean
+.PHONY: install browser run demo h5-demo openapi asl template-block build print-python313 test test313 test-unit test-integration test-e2e test-browser h5-screenshots lint bench clean
 
 $(VENV)/.installed: requirements-dev.txt layers/common/requirements.txt
 	$(PYTHON) -m venv $(VENV)
@@ -81,6 +81,9 @@ print-python313:
 test313: ## the whole suite again under Python 3.13 (the Lambda runtime), in .venv-3.13
 	@test -n "$(PYTHON313)" || { echo "make test313: Python 3.13 not found; set PYTHON313=/path/to/python3.13"; exit 2; }
 	$(MAKE) test PYTHON=$(PYTHON313) VENV=$(VENV313)
+
+asl: install ## regenerate statemachine/carrier_auth.asl.json from statemachine/definition.py (a test fails when it is stale)
+	$(PY) -m statemachine.definition
 
 template-block: install ## regenerate template.yaml's alarms and dashboard from ops/template_block.py (a test fails when stale)
 	$(PY) -m ops.template_block

@@ -1,0 +1,1 @@
+"""The state machine's definition: ``definition.py`` generates ``carrier_auth.asl.json``."""
