@@ -18,7 +18,7 @@ from statemachine import definition as source
 ROOT = Path(__file__).parents[2]
 ASL = ROOT / "statemachine" / "carrier_auth.asl.json"
 SOURCE = ROOT / "statemachine" / "definition.py"
-REGENERATE = ".venv/bin/python -m statemachine.definition"
+REGENERATE = "make asl"
 
 
 def _states() -> dict[str, dict[str, Any]]:
