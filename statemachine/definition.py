@@ -32,7 +32,7 @@ ENTERED = "$$.State.EnteredTime"  # keys the upstream call: a retry of the same 
 OUTCOME = "$.carrier.outcome"
 
 # The error the carrier function raises when the provider is unreachable or busy
-# (carrier_auth.providers.base.ProviderUnavailable): retried, then caught.
+# (carrier_auth.errors.ProviderUnavailable): retried, then caught.
 PROVIDER_UNAVAILABLE = "ProviderUnavailable"
 
 # ------------------------------------------------------------------------------ retry policies

@@ -4,8 +4,8 @@ resend), check, busy, failover, finish, timeout, fail.
 Invoked by Step Functions with ``{"action": ..., "task_id": ...}`` (begin and input also carry
 ``entered``, the key of their upstream call, and the waiting steps their ``task_token``);
 returns the outcome the ASL routes on.
-``ProviderUnavailable`` and ``ProviderError`` propagate: their class names are the ASL
-Retry/Catch names. ``ProviderOutcomeUnknown`` never does: ``flow.carrier_step`` settles it
+``ProviderUnavailable`` and ``ProviderError`` propagate (``carrier_auth.errors``): the first is
+the ASL's Retry/Catch name, the second ends at its ``States.ALL`` catch. ``ProviderOutcomeUnknown`` never does: ``flow.carrier_step`` settles it
 (docs/upstream-calls.md).
 """
 

@@ -25,11 +25,18 @@ from typing import TYPE_CHECKING, Any, Callable
 if TYPE_CHECKING:
     import phonenumbers
 
-PROVINCES = (
-    "北京", "天津", "河北", "山西", "内蒙古", "辽宁", "吉林", "黑龙江", "上海", "江苏", "浙江", "安徽",
-    "福建", "江西", "山东", "河南", "湖北", "湖南", "广东", "广西", "海南", "重庆", "四川", "贵州",
-    "云南", "西藏", "陕西", "甘肃", "青海", "宁夏", "新疆",
-)
+# The mainland's 31 provincial-level divisions, as phonenumbers' Chinese area names begin (the
+# ``province`` of ``describe``), in GB/T 2260 order -> ISO 3166-2:CN code without "CN-". The one
+# province table: PROVINCES (telemetry, the dashboard) and juxinli's website suffixes derive from it.
+PROVINCE_ISO_CODES: dict[str, str] = {
+    "北京": "BJ", "天津": "TJ", "河北": "HE", "山西": "SX", "内蒙古": "NM", "辽宁": "LN",
+    "吉林": "JL", "黑龙江": "HL", "上海": "SH", "江苏": "JS", "浙江": "ZJ", "安徽": "AH",
+    "福建": "FJ", "江西": "JX", "山东": "SD", "河南": "HA", "湖北": "HB", "湖南": "HN",
+    "广东": "GD", "广西": "GX", "海南": "HI", "重庆": "CQ", "四川": "SC", "贵州": "GZ",
+    "云南": "YN", "西藏": "XZ", "陕西": "SN", "甘肃": "GS", "青海": "QH", "宁夏": "NX",
+    "新疆": "XJ",
+}  # fmt: skip
+PROVINCES = tuple(PROVINCE_ISO_CODES)
 LANGUAGE = "zh"
 
 

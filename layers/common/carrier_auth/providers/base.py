@@ -2,16 +2,18 @@
 
 The state machine never knows which upstream it talks to: the ``carrier`` step calls a
 ``CarrierProvider`` and the identity step calls an ``IdentityProvider``. Adapters translate
-upstream answers into these results and upstream failures into the exceptions below.
-``ProviderError`` and ``ProviderUnavailable`` double as ASL ``ErrorEquals`` names (the Lambda
-error type is the exact class name: the ASL matches names, not subclasses);
-``ProviderOutcomeUnknown`` never leaves a step (docs/upstream-calls.md).
+upstream answers into these results and upstream failures into ``ProviderError``,
+``ProviderUnavailable`` and ``ProviderOutcomeUnknown``. Those live in ``carrier_auth.errors``
+with every other error a state machine step raises (their class names are ASL error names) and
+are importable from here too.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
+
+from ..errors import ProviderError, ProviderOutcomeUnknown, ProviderUnavailable  # noqa: F401  (re-exported)
 
 # What a carrier step leads to:
 #   NEED_INPUT  - the user must type an SMS code / image captcha (guide_code says which)
@@ -22,35 +24,6 @@ from typing import Any, Literal, Protocol
 CarrierOutcome = Literal["NEED_INPUT", "COLLECTING", "FAILED", "WORKING"]
 CollectStatus = Literal["RUNNING", "SUCCESS", "FAILED"]
 Verdict = Literal["consistent", "inconsistent", "unknown", "invalid"]
-
-
-class ProviderError(Exception):
-    """Definite: the upstream answered in the protocol, but with something we cannot use (an
-    unexpected code, a refusal of our credentials). Not retried: the task ends with 103."""
-
-
-class ProviderUnavailable(ProviderError):
-    """The call had no effect upstream and may be repeated: the connection was never made, the
-    provider refused it as busy (HTTP 429, its own "busy" answers), or it only reads.
-
-    The ASL retries this with backoff before giving up (failover at login, 90035 at an input,
-    a counted poll at collection).
-    """
-
-
-class ProviderOutcomeUnknown(ProviderError):
-    """A state-changing call may have taken effect, or the upstream task is not where we think:
-    a read timeout, the connection lost after sending, HTTP 5xx, an answer that is not the
-    protocol, a refusal that says the task is in another state.
-
-    Never repeated blindly and never seen by the ASL: the step asks the provider where the task
-    stands (``CarrierProvider.reconcile``) and routes from that. ``state`` is what the adapter
-    learnt before the failure (a new upstream task's id), so the step asks about that task.
-    """
-
-    def __init__(self, message: str, state: dict[str, Any] | None = None) -> None:
-        super().__init__(message)
-        self.state = state or {}
 
 
 @dataclass(frozen=True)

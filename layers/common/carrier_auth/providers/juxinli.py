@@ -72,7 +72,7 @@ from contextlib import contextmanager
 from typing import Any, Literal
 
 from .. import codes
-from ..numbers import describe
+from ..numbers import PROVINCE_ISO_CODES, describe
 from . import guide_rules
 from .base import (
     CarrierOutcome,
@@ -104,15 +104,8 @@ CARRIER_WEBSITES: dict[str, str] = {
     "中国联通": "chinaunicom",
     "中国电信": "chinatelecom",
 }
-# Province (as numbers.PROVINCES spells it) -> lower-case ISO 3166-2:CN letters.
-PROVINCE_CODES: dict[str, str] = {
-    "北京": "bj", "天津": "tj", "河北": "he", "山西": "sx", "内蒙古": "nm", "辽宁": "ln",
-    "吉林": "jl", "黑龙江": "hl", "上海": "sh", "江苏": "js", "浙江": "zj", "安徽": "ah",
-    "福建": "fj", "江西": "jx", "山东": "sd", "河南": "ha", "湖北": "hb", "湖南": "hn",
-    "广东": "gd", "广西": "gx", "海南": "hi", "重庆": "cq", "四川": "sc", "贵州": "gz",
-    "云南": "yn", "西藏": "xz", "陕西": "sn", "甘肃": "gs", "青海": "qh", "宁夏": "nx",
-    "新疆": "xj",
-}  # fmt: skip
+# numbers.describe() province -> Juxinli website suffix: its ISO 3166-2:CN letters in lower case.
+PROVINCE_CODES: dict[str, str] = {province: iso.lower() for province, iso in PROVINCE_ISO_CODES.items()}
 
 # Only used when guide_rules has no opinion on a text.
 _BUSY_WORDS = ("繁忙", "系统忙", "busy", "网络", "network")
