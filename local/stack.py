@@ -40,9 +40,7 @@ from .api_gateway import LocalApiGateway
 from .callback_receiver import CallbackReceiver
 from .pollers import SqsPoller
 from .runtime import FunctionRegistry, LogRelay, load_functions, patch_moto_lambda
-from .sandbox.moxie import MoxieEmulator
 from .sandbox.server import SandboxProviders
-from .sandbox.yuxin import YuxinEmulator
 from .template import (
     ACCOUNT,
     PARTITION,
@@ -165,13 +163,14 @@ class EmbeddedStack:
         )
         # an answer the sandbox must deliver after the adapters have given up waiting
         late = float(upstream_timeout) + 1.5
-        self.sandbox = SandboxProviders(
+        self.sandbox = SandboxProviders(  # every provider's emulator, mounted the same way
             juxinli_client_secret=SANDBOX_JUXINLI_SECRET,
             three_factor_token=SANDBOX_THREE_FACTOR_TOKEN,
+            moxie_apikey=SANDBOX_MOXIE_APIKEY,
+            yuxin_token=SANDBOX_YUXIN_TOKEN,
+            yuxin_aes_key=SANDBOX_YUXIN_KEY,
             late_answer_seconds=late,
         ).start()
-        self.sandbox.mount("/moxie", MoxieEmulator(apikey=SANDBOX_MOXIE_APIKEY, late_answer_seconds=late))
-        self.sandbox.mount("/yuxin", YuxinEmulator(token=SANDBOX_YUXIN_TOKEN, aes_key=SANDBOX_YUXIN_KEY))
         primary = os.environ.get("CARRIER_AUTH_CARRIER_PROVIDER", "juxinli")
         self.receiver = CallbackReceiver({t.api_key_id: t.callback_secret for t in self.tenants}).start(
             port=self.receiver_port

@@ -1,7 +1,9 @@
 """The sandbox's Juxinli orgApi v2 emulator (seed 003). Local and tests only, never deployed.
 
-Served by ``SandboxProviders`` under ``/juxinli``; the scenario table (by mobile number) is in
-``local.sandbox.server``'s docstring. Not thread-safe: the server calls it under its lock.
+Served by ``SandboxProviders`` under ``PREFIX``. What it does for a number (refusals, the first
+collect's answer, what the right code leads to, the job's end, faults) is the number's
+``juxinli`` row in ``local.sandbox.scenarios``; this module is the protocol around it. Not
+thread-safe: the server calls it under its lock.
 
 Application: checks the org in the path, ``basic_info`` (name, a valid id number, a mobile
 number), and ``selected_website`` when present - a website name, or a list of ``{"category",
@@ -11,93 +13,79 @@ number), and ``selected_website`` when present - a website name, or a list of ``
 when the province is unknown).
 
 Collect: checks the token, that account and website match the application (or the announced
-``next_datasource``), a non-empty password, and that the request type fits the task's stage:
-``""`` first (login), ``SUBMIT_CAPTCHA`` / ``RESEND_CAPTCHA`` while a code is awaited,
-``SUBMIT_QUERY_PWD`` (the query password in the field named ``query_pwd_key``) while the query
-password is awaited. Anything else is ``当前状态不能执行该操作``.
+``next_datasource``, website ``NEXT_WEBSITE``), a non-empty password, and that the request type
+fits the task's stage: ``""`` first (login), ``SUBMIT_CAPTCHA`` / ``RESEND_CAPTCHA`` while a
+code is awaited, ``SUBMIT_QUERY_PWD`` (the query password in the field named
+``query_pwd_key``) while the query password is awaited. Anything else is ``当前状态不能执行该操作``.
+A code other than ``SMS_CODE`` answers 10004 (the task keeps waiting); a query password other
+than ``QUERY_PASSWORD`` 10023. ``RESEND_CAPTCHA`` answers 10002 "resent" while a code is
+awaited, 10022 again while the query password is. A login answer that ends the task leaves it at
+login.
 
 Report token and job status use the shapes the adapter assumes (see
-``carrier_auth.providers.juxinli``). Log lines carry the call, a masked mobile, the request type
-and the process code: never a password, code, query password, id number or name.
+``carrier_auth.providers.juxinli``): ``{"success": true, "code": 200, "access_token": "<hex>",
+"note": ".."}`` and ``{"success": true, "data": {"token": "..", "status": "采集中"|"完成"|"失败",
+"message": ".."}}``; both check ``client_secret``, the job status also the ``access_token`` it
+issued. The job status answers 采集中 for the first ``polls_before_done`` polls of a token, then
+the row's ``job``.
 
-Provider-level conditions: every request about ``DOWN_MOBILE`` answers HTTP 503; about
-``MAINTENANCE_MOBILE`` an HTML page while ``Maintenance`` says this emulator is the one down (the
-application is the request that starts a login); ``LATE_ANSWER_MOBILE``'s right code moves the
-task on to collecting at once but is answered ``late_answer_seconds`` later.
+Faults (the row's ``fault``): ``DOWN``, every request about the number answers HTTP 503;
+``MAINTENANCE``, an HTML page while ``Maintenance`` says this emulator is the one down (the
+application is the request that starts a login); ``LATE``, the right code moves the task on to
+collecting at once but is answered ``late_answer_seconds`` later. Log lines carry the call, a
+masked mobile, the request type and the process code: never a password, code, query password,
+id number or name.
 """
 
 from __future__ import annotations
 
-import logging
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from phonenumbers import geocoder
 from stdnum.cn import ric
 
-from .server import (
-    LATE_ANSWER_MOBILE,
-    MAINTENANCE_MOBILE,
+from .common import (
     MAINTENANCE_PAGE,
-    SMS_CODE,
     Late,
     Maintenance,
     Query,
     Reply,
+    Settings,
     carrier_of,
+    logger,
     mask_mobile,
     mobile_number,
 )
+from .scenarios import (
+    ASKS_CODE,
+    ASKS_QUERY_PASSWORD,
+    COLLECTS,
+    DOWN,
+    ENDS,
+    LATE,
+    MAINTENANCE,
+    NEXT_DATASOURCE,
+    QUERY_PASSWORD,
+    SCENARIOS,
+    SMS_CODE,
+    Juxinli,
+    scenario,
+)
 
-logger = logging.getLogger("carrier_auth.sandbox")
-
-QUERY_PASSWORD = "654321"
+PREFIX = "/juxinli"
 SUBMIT_CAPTCHA = "SUBMIT_CAPTCHA"
 SUBMIT_QUERY_PWD = "SUBMIT_QUERY_PWD"
 RESEND_CAPTCHA = "RESEND_CAPTCHA"
-
-WRONG_PASSWORD_MOBILE = "13800138002"
-JOB_FAILS_MOBILE = "13800138003"
-SECOND_SMS_MOBILE = "13800138004"
-QUERY_PASSWORD_MOBILE = "13800138008"
-ALWAYS_BUSY_MOBILE = "13800138009"
-NEXT_DATASOURCE_MOBILE = "13800138012"
-CODE_EXPIRES_MOBILE = "13800138015"
-DOWN_MOBILE = "13800138028"
-
 NEXT_WEBSITE = "jingdong"
-BUSY_TEXT = "系统繁忙，请稍后再试"
-EXPIRED_TEXT = "验证码失效，请重新登录"
 
-# The first collect ends the login with an answer: mobile -> (process_code, content).
+# Views of the table, by what the application or the first collect answers.
+APPLICATION_REFUSALS: dict[str, str] = {row.mobile: row.juxinli.refused for row in SCENARIOS if row.juxinli.refused}
 LOGIN_ERRORS: dict[str, tuple[int, str]] = {
-    WRONG_PASSWORD_MOBILE: (10003, "服务密码错误"),
-    "13800138005": (10007, "您的服务密码为初始密码或简单密码，请修改后再登录"),
-    "13800138010": (30000, "短信发送次数已达上限，请明天再试"),
-    "13800138011": (0, "未知状态"),
-    "13800138013": (10003, "密码错误次数过多，账户已锁定24小时"),
-    "13800138016": (30000, "运营商系统升级维护中，请稍后再试"),
-    "13800138021": (30000, "您已在其他地点登录，请退出后重试"),
-    "13800138022": (30000, "短信验证码发送失败"),
-    "13800138024": (30000, "该地区升级中，请明天再试"),
-}
-
-# The first collect asks for something: mobile -> (process_code, content, stage).
-_DEFAULT_PROMPT = (10002, "输入动态密码", "sms")
-LOGIN_PROMPTS: dict[str, tuple[int, str, str]] = {
-    "13800138006": (10006, "验证码已过期，新验证码已发送，请输入", "sms"),
-    "13800138007": (10017, "请用本机发送CXXD至10001获取短信验证码", "sms"),
-    QUERY_PASSWORD_MOBILE: (10022, "请输入查询密码", "query_pwd"),
-}
-
-# The application itself is refused: mobile -> message.
-APPLICATION_REFUSALS: dict[str, str] = {
-    "13800138017": "该号码已禁用服务密码",
-    "13800138018": "服务密码尚未激活",
-    "13800138019": "该卡尚未实名登记",
-    "13800138020": "账号状态异常（停机）",
-    "13800138023": "暂不支持该地区",
+    row.mobile: (row.juxinli.login.process_code, row.juxinli.login.content)
+    for row in SCENARIOS
+    if row.juxinli.login.then == ENDS
 }
 
 # This emulator's own province table (kept apart from the adapter's on purpose).
@@ -117,7 +105,19 @@ _WEBSITES: dict[str, str] = {
 } | {prefix: f"中国{carrier}" for prefix, carrier in _CARRIER_NAMES.items()}
 
 _STAMP = {"year": 2017, "month": 5, "dayOfMonth": 8, "hourOfDay": 15, "minute": 18, "second": 16}
-_WAITING_FOR_CODE = ("sms", "second_sms")
+_SECOND_CODE = "second_sms"
+_WAITING_FOR_CODE = (ASKS_CODE, _SECOND_CODE)
+_COLLECTING = Juxinli().code
+
+
+def build(settings: Settings) -> JuxinliEmulator:
+    return JuxinliEmulator(
+        settings.juxinli_org_name,
+        settings.juxinli_client_secret,
+        settings.collect_polls_before_done,
+        query_pwd_key=settings.juxinli_query_pwd_key,
+        late_answer_seconds=settings.late_answer_seconds,
+    )
 
 
 @dataclass
@@ -127,6 +127,10 @@ class JuxinliTask:
     stage: str = "login"  # login -> [query_pwd ->] sms -> [second_sms ->] [next_datasource ->] collecting
     next_website: str = ""
     polls: int = 0
+    rules: Juxinli = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rules = scenario(self.mobile).juxinli
 
 
 class JuxinliEmulator:
@@ -153,12 +157,14 @@ class JuxinliEmulator:
     def handle(self, method: str, path: str, query: Query, headers: Any, body: Any) -> Reply:
         application_prefix = "/orgApi/rest/v2/applications/"
         mobiles = self._mobiles(query, body)
-        if DOWN_MOBILE in mobiles:
-            logger.info("sandbox juxinli %s mobile=%s -> HTTP 503 (provider down)", path, mask_mobile(DOWN_MOBILE))
+        down = _with_fault(mobiles, DOWN)
+        if down:
+            logger.info("sandbox juxinli %s mobile=%s -> HTTP 503 (provider down)", path, mask_mobile(down))
             return 503, "Service Temporarily Unavailable"
         login = method == "POST" and path.startswith(application_prefix)
-        if MAINTENANCE_MOBILE in mobiles and self.maintenance.applies(self, login):
-            logger.info("sandbox juxinli %s mobile=%s -> maintenance page", path, mask_mobile(MAINTENANCE_MOBILE))
+        maintained = _with_fault(mobiles, MAINTENANCE)
+        if maintained and self.maintenance.applies(self, login):
+            logger.info("sandbox juxinli %s mobile=%s -> maintenance page", path, mask_mobile(maintained))
             return 200, MAINTENANCE_PAGE
         if login:
             return self._application(path.removeprefix(application_prefix), body)
@@ -199,8 +205,9 @@ class JuxinliEmulator:
         selected = _selected_website(body.get("selected_website"))
         if selected is None:
             return _refuse("application", mobile, "数据源不存在")
-        if mobile in APPLICATION_REFUSALS:
-            return _refuse("application", mobile, APPLICATION_REFUSALS[mobile])
+        refused = scenario(mobile).juxinli.refused
+        if refused:
+            return _refuse("application", mobile, refused)
         website = selected or _website_of(mobile)
         token = uuid.uuid4().hex
         self._tasks[token] = JuxinliTask(mobile=mobile, website=website)
@@ -242,59 +249,61 @@ class JuxinliEmulator:
             request_type or '""',
             data["process_code"],
         )
-        if task.mobile == LATE_ANSWER_MOBILE and task.stage == "collecting":
+        if task.rules.fault == LATE and task.stage == COLLECTS:
             return 200, Late({"success": True, "data": data}, self._late_answer_seconds)
         return 200, {"success": True, "data": data}
 
     def _advance(self, task: JuxinliTask, request_type: str, body: dict[str, Any]) -> dict[str, Any] | None:
         """Move the task on; the answer's ``data``, or None when the request is out of turn."""
-        if task.mobile == ALWAYS_BUSY_MOBILE:
-            return _collect_data("ERROR", BUSY_TEXT, 30000, finish=True)
+        every = task.rules.every_collect
+        if every is not None:
+            return _collect_data("ERROR", every.content, every.process_code, finish=True)
         if request_type == "":
             return self._first(task)
         if request_type == RESEND_CAPTCHA and task.stage in _WAITING_FOR_CODE:
             resent = "短信验证码已重新发送，请输入动态密码"
             return _collect_data("CONTROL", resent, 10002, SUBMIT_CAPTCHA)
-        if request_type == RESEND_CAPTCHA and task.stage == "query_pwd":
+        if request_type == RESEND_CAPTCHA and task.stage == ASKS_QUERY_PASSWORD:
             return _collect_data("CONTROL", "请先输入查询密码", 10022, SUBMIT_QUERY_PWD)
-        if request_type == SUBMIT_QUERY_PWD and task.stage == "query_pwd":
+        if request_type == SUBMIT_QUERY_PWD and task.stage == ASKS_QUERY_PASSWORD:
             if body.get(self._query_pwd_key) != QUERY_PASSWORD:
                 return _collect_data("CONTROL", "查询密码错误，请重新输入", 10023, SUBMIT_QUERY_PWD)
-            task.stage = "sms"
+            task.stage = ASKS_CODE
             return _collect_data("CONTROL", "输入动态密码", 10002, SUBMIT_CAPTCHA)
         if request_type == SUBMIT_CAPTCHA and task.stage in _WAITING_FOR_CODE:
             return self._code(task, str(body.get("captcha") or ""))
         return None
 
     def _first(self, task: JuxinliTask) -> dict[str, Any] | None:
-        if task.stage == "next_datasource":
-            task.website, task.next_website, task.stage = task.next_website, "", "collecting"
-            return _collect_data("RUNNING", "开始采集行为数据", 10008, finish=True)
+        if task.stage == NEXT_DATASOURCE:
+            task.website, task.next_website, task.stage = task.next_website, "", COLLECTS
+            return _collect_data("RUNNING", _COLLECTING.content, _COLLECTING.process_code, finish=True)
         if task.stage != "login":
             return None
-        if task.mobile in LOGIN_ERRORS:
-            process_code, content = LOGIN_ERRORS[task.mobile]
-            return _collect_data("ERROR", content, process_code, finish=True)
-        process_code, content, task.stage = LOGIN_PROMPTS.get(task.mobile, _DEFAULT_PROMPT)
-        request_type = SUBMIT_QUERY_PWD if task.stage == "query_pwd" else SUBMIT_CAPTCHA
-        return _collect_data("CONTROL", content, process_code, request_type)
+        step = task.rules.login
+        if step.then == ENDS:
+            return _collect_data("ERROR", step.content, step.process_code, finish=True)
+        task.stage = step.then  # a code or the query password is awaited
+        request_type = SUBMIT_QUERY_PWD if step.then == ASKS_QUERY_PASSWORD else SUBMIT_CAPTCHA
+        return _collect_data("CONTROL", step.content, step.process_code, request_type)
 
     def _code(self, task: JuxinliTask, captcha: str) -> dict[str, Any]:
         if captcha != SMS_CODE:
             return _collect_data("CONTROL", "动态密码错误，请重新输入", 10004, SUBMIT_CAPTCHA)
-        if task.mobile == CODE_EXPIRES_MOBILE:
+        step = task.rules.code if task.stage == ASKS_CODE else _COLLECTING  # the row's: the first code
+        if step.then == ENDS:
             task.stage = "expired"
-            return _collect_data("ERROR", EXPIRED_TEXT, 30000, finish=True)
-        if task.mobile == SECOND_SMS_MOBILE and task.stage == "sms":
-            task.stage = "second_sms"
-            return _collect_data("CONTROL", "请输入第二条动态密码", 10001, SUBMIT_CAPTCHA)
-        if task.mobile == NEXT_DATASOURCE_MOBILE:
-            task.stage, task.next_website = "next_datasource", NEXT_WEBSITE
-            data = _collect_data("CONTROL", "开始采集行为数据", 10008)
+            return _collect_data("ERROR", step.content, step.process_code, finish=True)
+        if step.then == ASKS_CODE:
+            task.stage = _SECOND_CODE
+            return _collect_data("CONTROL", step.content, step.process_code, SUBMIT_CAPTCHA)
+        if step.then == NEXT_DATASOURCE:
+            task.stage, task.next_website = NEXT_DATASOURCE, NEXT_WEBSITE
+            data = _collect_data("CONTROL", step.content, step.process_code)
             data["next_datasource"] = _datasource(NEXT_WEBSITE, "京东", "e_business", "电商")
             return data
-        task.stage = "collecting"
-        return _collect_data("RUNNING", "开始采集行为数据", 10008, finish=True)
+        task.stage = COLLECTS
+        return _collect_data("RUNNING", step.content, step.process_code, finish=True)
 
     def _report_token(self, query: Query) -> Reply:
         credentials = (query.get("org_name"), query.get("client_secret"))
@@ -317,7 +326,7 @@ class JuxinliEmulator:
         if query.get("access_token") not in self._access_tokens:
             return _refuse("job_status", "", "access_token无效")
         task = self._tasks.get(query.get("token", ""))
-        if task is None or task.stage != "collecting":
+        if task is None or task.stage != COLLECTS:
             return _refuse("job_status", task.mobile if task else "", "该token没有采集任务")
         task.polls += 1
         status = self._job_state(task)
@@ -330,7 +339,12 @@ class JuxinliEmulator:
     def _job_state(self, task: JuxinliTask) -> str:
         if task.polls <= self._polls_before_done:
             return "采集中"
-        return "失败" if task.mobile == JOB_FAILS_MOBILE else "完成"
+        return task.rules.job
+
+
+def _with_fault(mobiles: list[Any], fault: str) -> str | None:
+    """The first of ``mobiles`` whose row has ``fault`` on Juxinli."""
+    return next((mobile for mobile in mobiles if scenario(mobile).juxinli.fault == fault), None)
 
 
 def _website_of(mobile: str) -> str:

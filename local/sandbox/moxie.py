@@ -1,8 +1,8 @@
 """Sandbox emulator of 魔蝎 Moxie carrier v3 (providers.md section 3). Local and tests only.
 
-Mount it on the sandbox server: ``sandbox.mount("/moxie", MoxieEmulator())``; the adapter's base
-URL is then ``sandbox.url("/moxie")``. Tasks live in memory; the server calls ``handle`` under
-its lock, so the emulator itself is not thread-safe.
+Served by ``SandboxProviders`` under ``PREFIX`` (more: ``sandbox.mount(prefix, MoxieEmulator(..))``);
+the adapter's base URL is then ``sandbox.url(PREFIX)``. Tasks live in memory; the server calls
+``handle`` under its lock, so the emulator itself is not thread-safe.
 
 Calls (every one needs ``Authorization: apikey <apikey>``, else 401):
 
@@ -24,51 +24,23 @@ Errors: ``{"detail": "..", "instance": "<path>"}`` with 400 (bad body / out of t
 
 Progression: after a create, and after each input or resend that keeps the task in login, the
 status answers phase ``LOGIN`` / ``DOING`` for ``login_polls`` calls, then the decision. After
-the last correct code it answers ``CRAWL`` / ``DOING`` for ``crawl_polls`` calls, then
-``DONE_SUCC`` (``finished: true``). Finished tasks keep answering their last status.
-SMS code ``123456`` is right; any other answers ``WAIT_CODE`` SMS again with
-"短信验证码错误，请重新输入". The image code is ``ab12`` (case-insensitive).
+the last correct code it answers ``CRAWL`` / ``DOING`` for ``crawl_polls`` calls, then the
+row's ``crawl`` end (``DONE`` / ``DONE_SUCC``, ``finished: true``; else phase ``CRAWL``).
+Finished tasks keep answering their last status.
+SMS code ``SMS_CODE`` (123456) is right; any other answers ``WAIT_CODE`` SMS again with
+"短信验证码错误，请重新输入". The image code is ``IMAGE_CODE`` (ab12, case-insensitive).
 A resend is accepted while an SMS code is awaited: ``WAIT_CODE`` SMS "验证码已重新发送"; an image
 refresh (type ``img``, an assumed type: the providers reference shows only ``sms``) while an
 image code is awaited: ``WAIT_CODE`` IMG "图片验证码已刷新" with a new image. The other type
 (sms while an image is awaited, img while an SMS code is) is a 400, "task is not waiting for ...".
 
-Scenarios, chosen by mobile (the ``account``):
-
-| mobile      | behaviour |
-|-------------|-----------|
-| 13800138000 | WAIT_CODE SMS; 123456 -> CRAWL -> DONE_SUCC (also any mobile not listed) |
-| 13800138002 | DONE_FAIL "服务密码错误" |
-| 13800138003 | after the code: CRAWL then DONE_FAIL "数据采集失败" |
-| 13800138004 | after the first correct code: WAIT_CODE SMS "请输入第二条短信验证码"; 123456 -> success |
-| 13800138005 | DONE_FAIL "初始密码，请修改后重试" |
-| 13800138007 | WAIT_CODE SMS "请用本机发送CXXD至10001获取短信验证码"; then as 13800138000 |
-| 13800138009 | create answers HTTP 503 (provider down) |
-| 13800138010 | DONE_FAIL "短信发送次数已达上限" |
-| 13800138011 | DONE_FAIL "未知错误E999" |
-| 13800138013 | DONE_FAIL "密码错误次数过多，账户已锁定" |
-| 13800138014 | WAIT_CODE IMG (a small PNG); ab12 -> WAIT_CODE SMS -> 123456 -> success; a wrong image |
-|             | code -> WAIT_CODE IMG "图片验证码错误" (a new image); verifycode img -> WAIT_CODE IMG |
-|             | "图片验证码已刷新" (a new image) |
-| 13800138015 | after an input: DONE_FAIL "验证码失效，请重新登录" |
-| 13800138016 | DONE_FAIL "运营商系统升级" |
-| 13800138017 | DONE_FAIL "个人用户或证件类型禁用服务密码" |
-| 13800138018 | DONE_FAIL "密码未激活" |
-| 13800138019 | DONE_FAIL "该卡未实名登记" |
-| 13800138020 | DONE_FAIL "账号状态异常" |
-| 13800138021 | DONE_FAIL "已在其他地点登录" |
-| 13800138022 | DONE_FAIL "短信发送失败" |
-| 13800138023 | DONE_FAIL "该地区暂不支持" |
-| 13800138024 | DONE_FAIL "该地区升级中，请明天再试" |
-| 13800138025 | DONE_FAIL "运营商系统繁忙" |
-| 13800138026 | after an input: DONE_TIMEOUT |
-| 13800138027 | after an input: the task disappears (status 404) |
-| 13800138028 | like 13800138000 (Moxie is the healthy fallback there) |
-| 13800138029 | like 13800138000, but the input of the right code is answered ``late_answer_seconds`` |
-|             | after the task moved on to CRAWL (an input that took effect and timed out) |
-| 13800138030 | HTTP 200 with an HTML maintenance page to every request while ``maintenance`` (shared |
-|             | with the server's other emulators, see ``local.sandbox.server.Maintenance``) says |
-|             | this emulator is down for that number |
+What it does for a number (the account) - the login's decision, what an input or the right
+code leads to, how the crawl ends, faults - is the number's ``moxie`` row in
+``local.sandbox.scenarios``. Faults: ``DOWN``, the task creation answers HTTP 503; ``LATE``, the
+input of the right code is answered ``late_answer_seconds`` after the task moved on to CRAWL (an
+input that took effect and timed out); ``MAINTENANCE``, HTTP 200 with an HTML page to every
+request while ``maintenance`` (shared with the server's other emulators, see
+``local.sandbox.common.Maintenance``) says this emulator is down for that number.
 
 Log lines (logger ``carrier_auth.sandbox``) carry the call, a masked mobile, a task id prefix
 and the phase status: never a password, code, id number, name or image.
@@ -77,65 +49,47 @@ and the phase status: never a password, code, id number, name or image.
 from __future__ import annotations
 
 import base64
-import logging
 import struct
 import uuid
 import zlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from .server import LATE_ANSWER_MOBILE, MAINTENANCE_MOBILE, MAINTENANCE_PAGE, Late, Maintenance
+from .common import MAINTENANCE_PAGE, Late, Maintenance, Reply, Settings, logger, mask_mobile
+from .scenarios import (
+    DONE_FAIL,
+    DONE_SUCC,
+    DOWN,
+    GONE,
+    IMAGE_CODE,
+    LATE,
+    MAINTENANCE,
+    SCENARIOS,
+    SMS_CODE,
+    WAIT_IMAGE,
+    Moxie,
+    scenario,
+)
 
-logger = logging.getLogger("carrier_auth.sandbox")
-
-MOXIE_PREFIX = "/moxie"
+PREFIX = "/moxie"
 DEFAULT_APIKEY = "sandbox-moxie-apikey"
-SMS_CODE = "123456"
-IMAGE_CODE = "ab12"
 
-DOWN_MOBILE = "13800138009"
-CRAWL_FAILS_MOBILE = "13800138003"
-SECOND_SMS_MOBILE = "13800138004"
-CXXD_MOBILE = "13800138007"
-IMAGE_MOBILE = "13800138014"
-EXPIRES_MOBILE = "13800138015"
-TIMEOUT_MOBILE = "13800138026"
-DISAPPEARS_MOBILE = "13800138027"
-
-# mobile -> the DONE_FAIL description the login ends with
+# mobile -> the DONE_FAIL description the login ends with (a view of the table)
 LOGIN_FAILURES: dict[str, str] = {
-    "13800138002": "服务密码错误",
-    "13800138005": "初始密码，请修改后重试",
-    "13800138010": "短信发送次数已达上限",
-    "13800138011": "未知错误E999",
-    "13800138013": "密码错误次数过多，账户已锁定",
-    "13800138016": "运营商系统升级",
-    "13800138017": "个人用户或证件类型禁用服务密码",
-    "13800138018": "密码未激活",
-    "13800138019": "该卡未实名登记",
-    "13800138020": "账号状态异常",
-    "13800138021": "已在其他地点登录",
-    "13800138022": "短信发送失败",
-    "13800138023": "该地区暂不支持",
-    "13800138024": "该地区升级中，请明天再试",
-    "13800138025": "运营商系统繁忙",
+    row.mobile: row.moxie.login[1] for row in SCENARIOS if row.moxie.login[0] == DONE_FAIL
 }
 
-ASK_SMS = "请输入短信验证码"
-ASK_IMAGE = "请输入图片验证码"
+ASK_SMS = Moxie().login[1]
 WRONG_SMS = "短信验证码错误，请重新输入"
 WRONG_IMAGE = "图片验证码错误"
-SECOND_SMS = "请输入第二条短信验证码"
-CXXD_SMS = "请用本机发送CXXD至10001获取短信验证码"
 RESENT = "验证码已重新发送"
 IMAGE_REFRESHED = "图片验证码已刷新"
-CRAWL_FAILED = "数据采集失败"
-CODE_EXPIRED = "验证码失效，请重新登录"
-INPUT_TIMED_OUT = "等待用户输入验证码超时"
 
 _TASKS = "/carrier/v3/tasks"
 
-Reply = tuple[int, Any]
+
+def build(settings: Settings) -> MoxieEmulator:
+    return MoxieEmulator(settings.moxie_apikey, late_answer_seconds=settings.late_answer_seconds)
 
 
 def tiny_png(width: int = 16, height: int = 8, seed: int = 0) -> bytes:
@@ -161,11 +115,6 @@ def tiny_png(width: int = 16, height: int = 8, seed: int = 0) -> bytes:
 def captcha_image(seed: int = 0) -> str:
     """Base64 of a small captcha PNG, as Moxie sends it in ``input.value``."""
     return base64.b64encode(tiny_png(seed=seed)).decode("ascii")
-
-
-def _mask(mobile: Any) -> str:
-    text = str(mobile or "")
-    return f"{text[:3]}****{text[-4:]}" if len(text) == 11 and text.isdigit() else "****"
 
 
 def _view(
@@ -202,6 +151,10 @@ class _MoxieTask:
     doing_phase: str = "LOGIN"
     doing_left: int = 0
     images: int = 0
+    rules: Moxie = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.rules = scenario(self.mobile).moxie
 
     def after(self, phase: str, polls: int, decision: dict[str, Any]) -> None:
         """``polls`` status answers ``phase`` / DOING, then ``decision``."""
@@ -209,7 +162,7 @@ class _MoxieTask:
 
 
 class MoxieEmulator:
-    """Moxie carrier v3 tasks in memory (see the module docstring for the scenarios)."""
+    """Moxie carrier v3 tasks in memory (see the module docstring)."""
 
     def __init__(
         self,
@@ -218,7 +171,7 @@ class MoxieEmulator:
         crawl_polls: int = 1,
         late_answer_seconds: float = 12.0,
     ) -> None:
-        """``late_answer_seconds``: how late ``LATE_ANSWER_MOBILE``'s accepted code is answered
+        """``late_answer_seconds``: how late the ``LATE`` scenario's accepted code is answered
         (set it above the gateway's upstream read timeout)."""
         self._apikey = apikey
         self._login_polls = login_polls
@@ -266,29 +219,29 @@ class MoxieEmulator:
         mobile = body.get("account")
         for key in ("account", "password", "user_id"):
             if not isinstance(body.get(key), str) or not body[key]:
-                logger.info("sandbox moxie create mobile=%s refused: no %s", _mask(mobile), key)
+                logger.info("sandbox moxie create mobile=%s refused: no %s", mask_mobile(mobile), key)
                 return _error(400, f"{key} is required", path)
         if not (len(mobile) == 11 and mobile.isdigit()):
             logger.info("sandbox moxie create refused: bad account")
             return _error(400, "手机号码不正确", path)
-        if mobile == DOWN_MOBILE:
-            logger.info("sandbox moxie create mobile=%s -> 503", _mask(mobile))
+        if scenario(mobile).moxie.fault == DOWN:
+            logger.info("sandbox moxie create mobile=%s -> 503", mask_mobile(mobile))
             return _error(503, "service unavailable", path)
         task_id = uuid.uuid4().hex
         task = self._first_decision(task_id, mobile)
         self._tasks[task_id] = task
-        logger.info("sandbox moxie create mobile=%s task=%s", _mask(mobile), task_id[:8])
+        logger.info("sandbox moxie create mobile=%s task=%s", mask_mobile(mobile), task_id[:8])
         return 201, {"task_id": task_id}
 
     def _first_decision(self, task_id: str, mobile: str) -> _MoxieTask:
-        if mobile in LOGIN_FAILURES:
-            task = _MoxieTask(task_id, mobile, "failed", _view("LOGIN", "DONE_FAIL", LOGIN_FAILURES[mobile]))
-        elif mobile == IMAGE_MOBILE:
+        status, description = scenario(mobile).moxie.login
+        if status == DONE_FAIL:
+            task = _MoxieTask(task_id, mobile, "failed", _view("LOGIN", DONE_FAIL, description))
+        elif status == WAIT_IMAGE:
             task = _MoxieTask(task_id, mobile, "login_img", {})
-            task.decision = self._wait_image(task, ASK_IMAGE)
+            task.decision = self._wait_image(task, description)
         else:
-            ask = CXXD_SMS if mobile == CXXD_MOBILE else ASK_SMS
-            task = _MoxieTask(task_id, mobile, "login_sms", _wait_sms(ask))
+            task = _MoxieTask(task_id, mobile, "login_sms", _wait_sms(description))
         task.doing_left = self._login_polls
         return task
 
@@ -300,7 +253,7 @@ class MoxieEmulator:
             view = task.decision
         logger.info(
             "sandbox moxie status mobile=%s task=%s -> %s/%s",
-            _mask(task.mobile),
+            mask_mobile(task.mobile),
             task.task_id[:8],
             view["phase"],
             view["phase_status"],
@@ -312,28 +265,25 @@ class MoxieEmulator:
         if not isinstance(code, str) or not code:
             return _error(400, "input is required", path)
         if not self._awaiting_input(task):
-            logger.info("sandbox moxie input mobile=%s refused: not waiting", _mask(task.mobile))
+            logger.info("sandbox moxie input mobile=%s refused: not waiting", mask_mobile(task.mobile))
             return _error(400, "task is not waiting for an input", path)
         outcome = self._take_input(task, code)
-        logger.info("sandbox moxie input mobile=%s task=%s -> %s", _mask(task.mobile), task.task_id[:8], outcome)
-        if task.mobile == LATE_ANSWER_MOBILE and outcome == "crawling":
+        logger.info("sandbox moxie input mobile=%s task=%s -> %s", mask_mobile(task.mobile), task.task_id[:8], outcome)
+        if task.rules.fault == LATE and outcome == "crawling":
             return 201, Late({}, self._late_answer_seconds)
         return 201, {}
 
     def _take_input(self, task: _MoxieTask, code: str) -> str:
         """Move the task on after an input; a short word for the log (never the code)."""
-        login = self._login_polls
-        if task.mobile == EXPIRES_MOBILE:
+        login, rules = self._login_polls, task.rules
+        if rules.after_input is not None:
+            status, description = rules.after_input
+            if status == GONE:
+                task.stage = "gone"
+                return "gone"
             task.stage = "failed"
-            task.after("LOGIN", login, _view("LOGIN", "DONE_FAIL", CODE_EXPIRED))
-            return "expired"
-        if task.mobile == TIMEOUT_MOBILE:
-            task.stage = "failed"
-            task.after("LOGIN", login, _view("LOGIN", "DONE_TIMEOUT", INPUT_TIMED_OUT))
-            return "timeout"
-        if task.mobile == DISAPPEARS_MOBILE:
-            task.stage = "gone"
-            return "gone"
+            task.after("LOGIN", login, _view("LOGIN", status, description))
+            return status.lower()
         if task.stage == "login_img":
             if code.lower() != IMAGE_CODE:
                 task.after("LOGIN", login, self._wait_image(task, WRONG_IMAGE))
@@ -344,15 +294,16 @@ class MoxieEmulator:
         if code != SMS_CODE:
             task.after("LOGIN", login, _wait_sms(WRONG_SMS))
             return "wrong sms code"
-        if task.mobile == SECOND_SMS_MOBILE and task.stage == "login_sms":
+        if rules.second_code and task.stage == "login_sms":
             task.stage = "login_second_sms"
-            task.after("LOGIN", login, _wait_sms(SECOND_SMS))
+            task.after("LOGIN", login, _wait_sms(rules.second_code))
             return "second sms"
         task.stage = "crawl"
-        if task.mobile == CRAWL_FAILS_MOBILE:
-            task.after("CRAWL", self._crawl_polls, _view("CRAWL", "DONE_FAIL", CRAWL_FAILED))
+        status, description = rules.crawl
+        if status == DONE_SUCC:
+            task.after("CRAWL", self._crawl_polls, _view("DONE", DONE_SUCC, description, finished=True))
         else:
-            task.after("CRAWL", self._crawl_polls, _view("DONE", "DONE_SUCC", "任务成功", finished=True))
+            task.after("CRAWL", self._crawl_polls, _view("CRAWL", status, description))
         return "crawling"
 
     def _verifycode(self, task: _MoxieTask, body: Any, path: str) -> Reply:
@@ -365,23 +316,23 @@ class MoxieEmulator:
         else:
             stages, awaited = ("login_sms", "login_second_sms"), "an SMS code"
         if task.stage not in stages or not self._awaiting_input(task):
-            logger.info("sandbox moxie verifycode %s mobile=%s refused: not waiting", kind, _mask(task.mobile))
+            logger.info("sandbox moxie verifycode %s mobile=%s refused: not waiting", kind, mask_mobile(task.mobile))
             return _error(400, f"task is not waiting for {awaited}", path)
         if kind == "img":
             task.after("LOGIN", self._login_polls, self._wait_image(task, IMAGE_REFRESHED))
         else:
             task.after("LOGIN", self._login_polls, _wait_sms(RESENT))
-        logger.info("sandbox moxie verifycode %s mobile=%s task=%s resent", kind, _mask(task.mobile), task.task_id[:8])
+        logger.info("sandbox moxie verifycode %s mobile=%s task=%s resent", kind, mask_mobile(task.mobile), task.task_id[:8])
         return 201, {}
 
     # -- helpers ---------------------------------------------------------------------------
 
     def _maintenance_page(self, mobile: Any, login: bool) -> Reply | None:
-        """The maintenance page for a request about ``MAINTENANCE_MOBILE`` while this emulator
+        """The maintenance page for a request about a ``MAINTENANCE`` number while this emulator
         is the one down for it; ``login``: the request creates a task."""
-        if mobile != MAINTENANCE_MOBILE or not self.maintenance.applies(self, login):
+        if scenario(mobile).moxie.fault != MAINTENANCE or not self.maintenance.applies(self, login):
             return None
-        logger.info("sandbox moxie %s mobile=%s -> maintenance page", "create" if login else "task", _mask(mobile))
+        logger.info("sandbox moxie %s mobile=%s -> maintenance page", "create" if login else "task", mask_mobile(mobile))
         return 200, MAINTENANCE_PAGE
 
     @staticmethod

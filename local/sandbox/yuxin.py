@@ -1,9 +1,10 @@
 """Sandbox emulator of 驭信 Yuxin's real-name mobile check (seed 001). Local and tests only.
 
-Mount it on the sandbox server: ``sandbox.mount("/yuxin", YuxinEmulator())``; the provider's
-base URL is then ``sandbox.url("/yuxin")``. It serves ``POST /api/personalInfo/verifyMobile``
-and reads ``token``, ``iv`` and ``logon`` from a JSON object body, a form body (a dict, or the
-raw ``str``/``bytes`` of an ``application/x-www-form-urlencoded`` body) or the query string.
+Served by ``SandboxProviders`` under ``PREFIX`` (more: ``sandbox.mount(prefix, YuxinEmulator(..))``);
+the provider's base URL is then ``sandbox.url(PREFIX)``. It serves ``POST
+/api/personalInfo/verifyMobile`` and reads ``token``, ``iv`` and ``logon`` from a JSON object
+body, a form body (a dict, or the raw ``str``/``bytes`` of an
+``application/x-www-form-urlencoded`` body) or the query string.
 
 Checks, in the order a real gateway would make them (token first, seed section 5.1):
 
@@ -21,43 +22,9 @@ userName empty                                  306 请求参数userName为空�
 loginphone not 11 digits starting with 1        306 请求参数loginphone为空或格式错误
 ==============================================  =============================================
 
-Then the decrypted ``loginphone`` picks the scenario (a fixed contract; every code of the
-seed's table has one):
-
-=============  ==========  ==========  =====================================================
-loginphone     errorCode   returnCode  meaning
-=============  ==========  ==========  =====================================================
-13800138001    200         10001       inconsistent (不一致的)
-13900139020    200         10002       unknown (未知的)
-13900139021    306         0           请求参数idCard为空或格式错误 (bad id card)
-13900139022    306         0           请求参数userName为空或格式错误 (bad name)
-13900139023    306         0           请求参数loginphone为空或格式错误 (bad phone)
-13900139024    504         0           外部数据源异常 (data source failure)
-13900139025    503         0           接口未响应 (busy / not responding)
-13900139026    103         ""          账户已下线 (account offline)
-13900139027    104         ""          账户余额不足 (no balance)
-13900139030    201         10000       部分成功 with a consistent verdict
-13900139031    301         0           参数不能为空
-13900139032    302         0           请求账号不存在
-13900139033    303         0           请求密码不正确
-13900139034    304         0           请求帐号被冻结
-13900139035    305         0           帐号没有此接口访问权限
-13900139036    307         0           请求验签失败
-13900139037    308         0           请求没有查询到结果
-13900139038    309         0           请求重复的请求
-13900139039    310         0           请求参数中存在无效数据
-13900139040    311         0           权限不足
-13900139041    312         0           请求账号余额不足
-13900139042    313         0           剩余次数不足
-13900139043    314         0           合同时间过期
-13900139044    315         0           请求头信息错误
-13900139045    500         0           系统错误，服务器异常
-13900139046    501         0           查询超时
-13900139047    502         0           请求失败
-any other      200         10000       consistent (一致的)
-=============  ==========  ==========  =====================================================
-
-(105 is the bad-token answer, 306 for iv/logon the bad-request answers above.)
+Then the decrypted ``loginphone`` picks the answer: the number's ``yuxin`` in
+``local.sandbox.scenarios`` (every code of the seed's table has a number there), ``CONSISTENT``
+(200 / 10000 一致的) for any other number.
 
 Answers use the seed's shape: ``{"errorCode", "errorDetail", "errorReason": null, "info":
 null, "returnCode", "returnDesc"}``, codes as strings. The cipher is configured like the
@@ -73,7 +40,6 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-import logging
 import re
 from typing import Any
 from urllib.parse import parse_qs
@@ -81,50 +47,25 @@ from urllib.parse import parse_qs
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 from stdnum.cn import ric
 
-from .server import mask_mobile
+from .common import Reply, Settings, logger, mask_mobile
+from .scenarios import CONSISTENT, SCENARIOS as ROWS, scenario
 
-logger = logging.getLogger("carrier_auth.sandbox")
-
+PREFIX = "/yuxin"
 PATH = "/api/personalInfo/verifyMobile"
 DEFAULT_TOKEN = "sandbox-yuxin-token"
 DEFAULT_AES_KEY = "0123456789abcdef"
 
-Reply = tuple[int, Any]
-
-# loginphone -> (errorCode, errorDetail, returnCode, returnDesc)
+# loginphone -> (errorCode, errorDetail, returnCode, returnDesc): the numbers not CONSISTENT (a view)
 SCENARIOS: dict[str, tuple[str, str, str, str | None]] = {
-    "13800138001": ("200", "查询成功", "10001", "不一致的"),
-    "13900139020": ("200", "查询成功", "10002", "未知的"),
-    "13900139021": ("306", "请求参数idCard为空或格式错误", "0", None),
-    "13900139022": ("306", "请求参数userName为空或格式错误", "0", None),
-    "13900139023": ("306", "请求参数loginphone为空或格式错误", "0", None),
-    "13900139024": ("504", "外部数据源异常", "0", None),
-    "13900139025": ("503", "接口未响应", "0", None),
-    "13900139026": ("103", "账户已下线", "", ""),
-    "13900139027": ("104", "账户余额不足", "", ""),
-    "13900139030": ("201", "部分成功", "10000", "一致的"),
-    "13900139031": ("301", "参数不能为空", "0", None),
-    "13900139032": ("302", "请求账号不存在", "0", None),
-    "13900139033": ("303", "请求密码不正确", "0", None),
-    "13900139034": ("304", "请求帐号被冻结", "0", None),
-    "13900139035": ("305", "帐号没有此接口访问权限", "0", None),
-    "13900139036": ("307", "请求验签失败", "0", None),
-    "13900139037": ("308", "请求没有查询到结果", "0", None),
-    "13900139038": ("309", "请求重复的请求", "0", None),
-    "13900139039": ("310", "请求参数中存在无效数据", "0", None),
-    "13900139040": ("311", "权限不足", "0", None),
-    "13900139041": ("312", "请求账号余额不足", "0", None),
-    "13900139042": ("313", "剩余次数不足", "0", None),
-    "13900139043": ("314", "合同时间过期", "0", None),
-    "13900139044": ("315", "请求头信息错误", "0", None),
-    "13900139045": ("500", "系统错误，服务器异常", "0", None),
-    "13900139046": ("501", "查询超时", "0", None),
-    "13900139047": ("502", "请求失败", "0", None),
+    row.mobile: row.yuxin for row in ROWS if row.yuxin != CONSISTENT
 }
-CONSISTENT = ("200", "查询成功", "10000", "一致的")
 
 _FIELDS = ("idCard", "userName", "loginphone")
 _MOBILE = re.compile(r"1\d{10}")
+
+
+def build(settings: Settings) -> YuxinEmulator:
+    return YuxinEmulator(settings.yuxin_token, settings.yuxin_aes_key)
 
 
 class YuxinEmulator:
@@ -171,7 +112,7 @@ class YuxinEmulator:
         if problem is not None:
             logger.info("sandbox yuxin mobile=%s refused: errorCode %s", mask_mobile(mobile), problem["errorCode"])
             return 200, problem
-        error_code, detail, return_code, description = SCENARIOS.get(mobile, CONSISTENT)
+        error_code, detail, return_code, description = scenario(mobile).yuxin
         logger.info(
             "sandbox yuxin mobile=%s errorCode=%s returnCode=%s",
             mask_mobile(mobile),

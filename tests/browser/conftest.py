@@ -10,7 +10,6 @@ screenshot (phone viewport) under ``CARRIER_AUTH_H5_SCREENSHOTS`` (``make h5-scr
 from __future__ import annotations
 
 import io
-import json
 import os
 import time
 import uuid
@@ -22,7 +21,7 @@ import requests
 
 from local.stack import EmbeddedStack
 
-from ..leaks import found_in, leaks, stack_sources
+from ..leaks import found_in, stack_sources
 
 CHROMIUM = os.environ.get("CARRIER_AUTH_CHROMIUM", "/usr/bin/chromium")
 ARGS = [
