@@ -149,7 +149,8 @@ def test_a_collecting_task_is_aborted_with_a_defeat_callback(api, res, stack):
         assert report["execution_stopped"] is True
         delivered = stack.receiver.wait_for(task_id, timeout=30)
         assert delivered is not None and delivered["body"]["error_code"] == "DEFEAT"
-        assert api.session(task_id)["callback_status"] == "DELIVERED"
+        # the receiver answers before the callback function records it: wait for the record
+        api.wait_session(task_id, lambda s: s.get("callback_status") == "DELIVERED")
     finally:
         # the failed poll's message would come back minutes later, in another test
         stack.client("sqs").purge_queue(QueueUrl=stack.queues["CollectQueue"])
