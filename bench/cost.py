@@ -431,10 +431,12 @@ SESSION_ITEM_BYTES_FINAL = 1_758  # -> 2 WRU, 1 RRU
 IDEMPOTENCY_ITEM_BYTES = 523  # Powertools idempotency record -> 1 WRU
 # Billed seconds measured at 200 ms per upstream call (the local runtime's wall time of each
 # invocation): the facades wait for the next checkpoint (start: identity check + login, 3
-# upstream calls; submit: the code, 1 call), Carrier's 3 invocations make 4 calls, Callback none.
+# upstream calls; submit: the code, 1 call), the steps' 3 invocations make 4 calls, Callback none.
+# The steps' 1.0 s was measured as one function (before issue 12 gave each Task its own); it is
+# split here by their upstream calls: login 3 (identity check and login), send_input 1, publish 0.
 # A poll is one job-status call; the first one also fetches Juxinli's report token.
-MEASURED_SECONDS = {"StartFunction": 0.7, "SubmitCodeFunction": 0.35, "CarrierFunction": 1.0,
-                    "CallbackFunction": 0.06}
+MEASURED_SECONDS = {"StartFunction": 0.7, "SubmitCodeFunction": 0.35, "LoginFunction": 0.6,
+                    "SendInputFunction": 0.3, "PublishResultFunction": 0.1, "CallbackFunction": 0.06}
 POLL_SECONDS = 0.25  # one collection poll at 200 ms upstream latency (0.70 s measured for 2)
 FIRST_POLL_EXTRA_SECONDS = 0.2  # the report-token call of the first poll
 
@@ -467,7 +469,7 @@ def example_counts(polls: int = 20, poll_seconds: float = POLL_SECONDS, status_g
     wru = MEASURED_WRU - (MEASURED_POLLS - min(polls, MEASURED_POLLS)) * write
     invocations = {
         "StartFunction": 1, "SubmitCodeFunction": 1,
-        "CarrierFunction": 3,  # begin (identity pre-check + login), input, finish
+        "LoginFunction": 1, "SendInputFunction": 1, "PublishResultFunction": 1,  # Begin, CarrierInput, Finish
         "CollectFunction": polls, "CallbackFunction": 1,
     }
     seconds = {**MEASURED_SECONDS, "CollectFunction": FIRST_POLL_EXTRA_SECONDS + polls * poll_seconds}

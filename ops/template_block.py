@@ -22,7 +22,7 @@ START = "  # -------------------------------------------------------------------
 END = "\nOutputs:\n"
 text = TEMPLATE.read_text(encoding="utf-8")
 functions = re.findall(r"^  (\w+):\n    Type: AWS::Serverless::Function", text, re.M)
-assert len(functions) == 14, functions
+assert len(functions) == 21, functions
 
 NS, SERVICE = "CarrierAuth", "carrier-auth"
 PROVIDERS = {"juxinli": "Juxinli", "moxie": "Moxie", "three_factor": "ThreeFactor", "yuxin": "Yuxin"}

@@ -19,19 +19,20 @@ from typing import Any
 
 OUTPUT = Path(__file__).with_name("carrier_auth.asl.json")
 
-# Substituted by template.yaml (DefinitionSubstitutions) and by the local stack.
-CARRIER_FUNCTION = "${CarrierFunctionArn}"
+# Substituted by template.yaml (DefinitionSubstitutions) and by the local stack. Each Task runs
+# its own function: "${LoginFunctionArn}" is template.yaml's LoginFunction, whose code is
+# functions/login/app.py and whose entry point is carrier_auth.flow.login.
 LAMBDA_INVOKE = "arn:${Partition}:states:::lambda:invoke"
 LAMBDA_INVOKE_WAIT = "arn:${Partition}:states:::lambda:invoke.waitForTaskToken"
 SQS_SEND_WAIT = "arn:${Partition}:states:::sqs:sendMessage.waitForTaskToken"
 
-# Paths the states hand to the carrier function.
+# Paths the states hand to their functions.
 TASK_ID = "$.task_id"
 TASK_TOKEN = "$$.Task.Token"
 ENTERED = "$$.State.EnteredTime"  # keys the upstream call: a retry of the same entry never repeats it
 OUTCOME = "$.carrier.outcome"
 
-# The error the carrier function raises when the provider is unreachable or busy
+# The error a carrier step raises when the provider is unreachable or busy
 # (carrier_auth.errors.ProviderUnavailable): retried, then caught.
 PROVIDER_UNAVAILABLE = "ProviderUnavailable"
 
@@ -97,11 +98,12 @@ def _paths(fields: dict[str, str]) -> dict[str, str]:
     return {f"{name}.$": path for name, path in fields.items()}
 
 
-def _carrier_function(payload: dict[str, Any]) -> dict[str, Any]:
-    return {"FunctionName": CARRIER_FUNCTION, "Payload": payload}
+def _invoke(function: str, payload: dict[str, Any]) -> dict[str, Any]:
+    """Lambda Invoke Parameters for the template's function ``function`` (a logical id)."""
+    return {"FunctionName": "${" + function + "Arn}", "Payload": payload}
 
 
-def carrier_step(comment: str, action: str, *, on_unavailable: str | None = None, **fields: str) -> dict[str, Any]:
+def carrier_step(comment: str, function: str, *, on_unavailable: str | None = None, **fields: str) -> dict[str, Any]:
     """A carrier step that may wait for the app: the function gets the task token and completes
     the task itself, or parks the token on the session until the app's input resumes it. Its
     answer lands at $.carrier and Route decides what follows.
@@ -117,9 +119,7 @@ def carrier_step(comment: str, action: str, *, on_unavailable: str | None = None
         "Type": "Task",
         "Comment": comment,
         "Resource": LAMBDA_INVOKE_WAIT,
-        "Parameters": _carrier_function(
-            {"action": action, **_paths(fields), "task_id.$": TASK_ID, "task_token.$": TASK_TOKEN}
-        ),
+        "Parameters": _invoke(function, {**_paths(fields), "task_id.$": TASK_ID, "task_token.$": TASK_TOKEN}),
         "HeartbeatSecondsPath": "$.settings.input_timeout",
         "TimeoutSecondsPath": "$.settings.wait_timeout",
         "ResultPath": "$.carrier",
@@ -131,7 +131,7 @@ def carrier_step(comment: str, action: str, *, on_unavailable: str | None = None
 
 def lambda_step(
     comment: str,
-    action: str,
+    function: str,
     *,
     next_state: str | None,
     result_path: str | None = None,
@@ -140,13 +140,13 @@ def lambda_step(
     catches: tuple[dict[str, Any], ...] = (TO_SYSTEM_ERROR,),
     **fields: str,
 ) -> dict[str, Any]:
-    """A plain (request-response) call of the carrier function. next_state None: the last state.
+    """A plain (request-response) call of ``function``. next_state None: the last state.
     result_path None: the function's answer is dropped."""
     state: dict[str, Any] = {
         "Type": "Task",
         "Comment": comment,
         "Resource": LAMBDA_INVOKE,
-        "Parameters": _carrier_function({"action": action, "task_id.$": TASK_ID, **_paths(fields)}),
+        "Parameters": _invoke(function, {"task_id.$": TASK_ID, **_paths(fields)}),
     }
     if result_selector:
         state["ResultSelector"] = result_selector
@@ -181,7 +181,7 @@ def definition() -> dict[str, Any]:
                 " unless the provider asks for input: then it parks the token on the session and the app's"
                 " code or resend request resumes it ($.carrier = {outcome: INPUT, input}). entered keys the"
                 " upstream call: a retry of this entry never repeats it",
-                "begin",
+                "LoginFunction",
                 entered=ENTERED,
                 on_unavailable="Failover",
             ),
@@ -192,7 +192,7 @@ def definition() -> dict[str, Any]:
             "CarrierInput": carrier_step(
                 "the app's SMS / captcha code or resend request, sent upstream once per entry; waits again"
                 " when the provider asks for more input",
-                "input",
+                "SendInputFunction",
                 entered=ENTERED,
                 input="$.carrier.input",
                 on_unavailable="UpstreamBusy",
@@ -200,7 +200,7 @@ def definition() -> dict[str, Any]:
             # answers without calling the provider: no ProviderUnavailable retry or Catch
             "UpstreamBusy": carrier_step(
                 "the provider stayed unavailable for the input: answer 90035 and wait for the app to try again",
-                "busy",
+                "AnswerBusyFunction",
             ),
             "CheckWait": {
                 "Type": "Wait",
@@ -210,13 +210,13 @@ def definition() -> dict[str, Any]:
             },
             "CarrierCheck": carrier_step(
                 "where the asynchronous login stands",
-                "check",
+                "CheckLoginFunction",
                 on_unavailable="Failover",
             ),
             "Failover": lambda_step(
                 "the provider stayed unavailable at login: hand the task to the next provider of the chain,"
                 " or answer 90035",
-                "failover",
+                "FailoverFunction",
                 result_selector={"outcome.$": "$.Payload.outcome"},
                 result_path="$.carrier",
                 next_state="FailoverRoute",
@@ -250,14 +250,14 @@ def definition() -> dict[str, Any]:
             },
             "Finish": lambda_step(
                 "mark SUCCESS / DEFEAT and publish CarrierAuthFinished (EventBridge -> SQS -> callback)",
-                "finish",
+                "PublishResultFunction",
                 result=OUTCOME,
                 retry=(LAMBDA_RETRY, FINISH_RETRY),
                 next_state=None,
             ),
             "InputTimedOut": lambda_step(
                 "no input within InputTimeoutSeconds: answer 90032",
-                "timeout",
+                "InputTimeoutFunction",
                 next_state="Ended",
             ),
             "Ended": {
@@ -274,7 +274,7 @@ def definition() -> dict[str, Any]:
             # the last resort: no Catch, a failure here fails the execution
             "SystemError": lambda_step(
                 "answer 103, or DEFEAT by callback if 105 was already answered",
-                "fail",
+                "SystemErrorFunction",
                 error="$.error",
                 catches=(),
                 next_state="Failed",

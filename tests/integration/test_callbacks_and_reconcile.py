@@ -77,8 +77,8 @@ def test_a_protocol_answer_with_no_meaning_ends_with_103(api, stack):
 
 def _break_the_failure_step(stack):
     """Make the machine's own SystemError step fail, so only reconcile can close the task."""
-    return stack.registry.get("CarrierFunction").fail_invocations(
-        match={"action": "fail"}, error_type="RuntimeError", message="failure step unavailable"
+    return stack.registry.get("SystemErrorFunction").fail_invocations(
+        match={}, error_type="RuntimeError", message="failure step unavailable"
     )
 
 

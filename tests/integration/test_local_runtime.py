@@ -283,14 +283,14 @@ def test_each_function_sees_only_its_own_variables(stack):
 
 def test_timeouts_follow_the_template(stack):
     timeouts = {fn.logical_id: fn.timeout for fn in stack.registry.functions()}
-    assert (timeouts["StartFunction"], timeouts["CarrierFunction"], timeouts["CallbackFunction"]) == (30, 60, 20)
+    assert (timeouts["StartFunction"], timeouts["LoginFunction"], timeouts["CallbackFunction"]) == (30, 60, 20)
 
 
 def test_function_output_reaches_the_stack_log_stream(api, log_capture):
     api.start("13800138000")
     deadline = time.monotonic() + 10
-    while '"function_name":"CarrierFunction"' not in log_capture.getvalue():
-        assert time.monotonic() < deadline, "the carrier step's log lines never arrived"
+    while '"function_name":"LoginFunction"' not in log_capture.getvalue():
+        assert time.monotonic() < deadline, "the login step's log lines never arrived"
         time.sleep(0.05)
     assert '"function_name":"StartFunction"' in log_capture.getvalue()
 

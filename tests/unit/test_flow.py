@@ -1,4 +1,4 @@
-"""The carrier steps of flow.py without the stack: ``flow.carrier_step`` as the ASL invokes it,
+"""The carrier steps of flow.py without the stack: its entry points as the ASL's Tasks invoke them,
 with moto for DynamoDB / KMS / Secrets Manager and the sandbox providers over real HTTP.
 
 The subject: a state-changing upstream call (login, submit, resend) happens at most once per
@@ -83,8 +83,9 @@ def step(task_id: str, action: str, entered: str = "", code: str | None = None, 
     """What a Task state sends: ``login`` is the Begin state, ``submit`` / ``resend`` the
     CarrierInput state with the app's input; ``entered`` stands for ``$$.State.EnteredTime``
     (one per entry, the same for each of its retries), ``token`` for ``$$.Task.Token``."""
-    event: dict[str, Any] = {"action": {"login": "begin", "submit": "input", "resend": "input"}.get(action, action)}
-    event["task_id"] = task_id
+    entry = {"login": flow.login, "submit": flow.send_input, "resend": flow.send_input}.get(action)
+    entry = entry or getattr(flow, action)  # check_login, failover, ...
+    event: dict[str, Any] = {"task_id": task_id}
     if entered:
         event["entered"] = entered
     if action in ("submit", "resend"):
@@ -93,7 +94,7 @@ def step(task_id: str, action: str, entered: str = "", code: str | None = None, 
         event["input"]["code_enc"] = crypto.encrypt(task_id, code)
     if token:
         event["task_token"] = token
-    return flow.carrier_step(event)
+    return entry(event)
 
 
 def session(task_id: str) -> dict[str, Any]:
@@ -248,7 +249,7 @@ def test_code_accepted_while_we_gave_up_is_105_at_the_next_input(env: SandboxPro
     env.fail_next(REPORT_TOKEN, status=503)
     with pytest.raises(ProviderUnavailable):
         step(task_id, "submit", "s-1", code=SMS_CODE)
-    assert flow.carrier_step({"action": "busy", "task_id": task_id}) == {"outcome": "NEED_INPUT"}
+    assert flow.answer_busy({"task_id": task_id}) == {"outcome": "NEED_INPUT"}
     step_park(task_id)
 
     assert step(task_id, "submit", "s-2", code=SMS_CODE) == {"outcome": "COLLECTING"}

@@ -2,7 +2,7 @@
 dimensions, values, as CloudWatch reads them from stdout), the province of a region, and that
 a task's steps - including the retries the ASL and Lambda make - count each funnel step once.
 
-The flow is driven as in test_flow.py: ``flow.carrier_step`` with moto and the sandbox
+The flow is driven as in test_flow.py: its step entry points with moto and the sandbox
 providers; the start through ``facade.launch`` with moto's Step Functions (no execution runs).
 """
 
@@ -166,13 +166,13 @@ def new_task() -> str:
 def step(task_id: str, action: str, entered: str, code: str | None = None) -> dict:
     """A waiting Task state's invocation (see test_flow.step); ``entered`` is the same for each
     retry of one entry."""
-    event: dict[str, Any] = {"action": "begin" if action == "login" else "input", "task_id": task_id}
+    event: dict[str, Any] = {"task_id": task_id}
     event |= {"entered": entered, "task_token": f"token-{uuid.uuid4().hex}"}
     if action != "login":
         event["input"] = {"action": action}
     if code is not None:
         event["input"]["code_enc"] = crypto.encrypt(task_id, code)
-    return flow.carrier_step(event)
+    return (flow.login if action == "login" else flow.send_input)(event)
 
 
 def collecting(task_id: str) -> None:

@@ -79,11 +79,10 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("events:PutEvents", "EventBus"),
     },
     "OpenApiFunction": set(),
-    "CarrierFunction": {
+    "LoginFunction": {
         ("dynamodb:GetItem", "SessionsTable"),
         ("dynamodb:UpdateItem", "SessionsTable"),
         ("kms:Decrypt", "DataKey"),
-        ("events:PutEvents", "EventBus"),
         ("dynamodb:GetItem", "IdentityCacheTable"),
         ("dynamodb:PutItem", "IdentityCacheTable"),
         ("states:SendTaskSuccess", "*"),
@@ -93,6 +92,45 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("secretsmanager:GetSecretValue", "ThreeFactorSecretName"),
         ("secretsmanager:GetSecretValue", "YuxinSecretName"),
         ("secretsmanager:GetSecretValue", "PiiHashKeySecret"),
+    },
+    "SendInputFunction": {
+        ("dynamodb:GetItem", "SessionsTable"),
+        ("dynamodb:UpdateItem", "SessionsTable"),
+        ("kms:Decrypt", "DataKey"),
+        ("states:SendTaskSuccess", "*"),
+        ("states:SendTaskHeartbeat", "*"),
+        ("secretsmanager:GetSecretValue", "JuxinliSecretName"),
+        ("secretsmanager:GetSecretValue", "MoxieSecretName"),
+    },
+    "CheckLoginFunction": {
+        ("dynamodb:GetItem", "SessionsTable"),
+        ("dynamodb:UpdateItem", "SessionsTable"),
+        ("states:SendTaskSuccess", "*"),
+        ("states:SendTaskHeartbeat", "*"),
+        ("secretsmanager:GetSecretValue", "JuxinliSecretName"),
+        ("secretsmanager:GetSecretValue", "MoxieSecretName"),
+    },
+    # no upstream call: the conditional checkpoint and the heartbeat of the parked token
+    "AnswerBusyFunction": {
+        ("dynamodb:UpdateItem", "SessionsTable"),
+        ("states:SendTaskHeartbeat", "*"),
+    },
+    "FailoverFunction": {
+        ("dynamodb:GetItem", "SessionsTable"),
+        ("dynamodb:UpdateItem", "SessionsTable"),
+    },
+    "PublishResultFunction": {
+        ("dynamodb:GetItem", "SessionsTable"),
+        ("dynamodb:UpdateItem", "SessionsTable"),
+        ("events:PutEvents", "EventBus"),
+    },
+    "InputTimeoutFunction": {
+        ("dynamodb:UpdateItem", "SessionsTable"),
+    },
+    "SystemErrorFunction": {
+        ("dynamodb:GetItem", "SessionsTable"),
+        ("dynamodb:UpdateItem", "SessionsTable"),
+        ("events:PutEvents", "EventBus"),
     },
     "CollectFunction": {
         ("dynamodb:GetItem", "SessionsTable"),
@@ -379,7 +417,7 @@ def test_each_function_gets_exactly_what_it_calls(template: dict[str, Any], func
 
 
 def test_secret_arns_match_only_the_named_secret(template: dict[str, Any]) -> None:
-    for name in ("CarrierFunction", "CollectFunction", "ThreeFactorFunction", "RealnameFunction"):
+    for name in ("LoginFunction", "SendInputFunction", "CheckLoginFunction", "CollectFunction", "ThreeFactorFunction", "RealnameFunction"):
         for policy in template["Resources"][name]["Properties"]["Policies"]:
             for stmt in policy["Statement"]:
                 if stmt["Action"] != "secretsmanager:GetSecretValue":
@@ -392,12 +430,51 @@ def test_secret_arns_match_only_the_named_secret(template: dict[str, Any]) -> No
                     assert text.endswith("-??????"), text
 
 
+# Each Task state of the machine and the one function it runs (functions/<dir>/app.py runs
+# carrier_auth.flow.<dir>); the README's "State machine" table says the same.
+STEP_TASKS = {
+    "Begin": "LoginFunction",
+    "CarrierInput": "SendInputFunction",
+    "CarrierCheck": "CheckLoginFunction",
+    "UpstreamBusy": "AnswerBusyFunction",
+    "Failover": "FailoverFunction",
+    "Finish": "PublishResultFunction",
+    "InputTimedOut": "InputTimeoutFunction",
+    "SystemError": "SystemErrorFunction",
+}
+STEP_FUNCTIONS = set(STEP_TASKS.values())
+
+
+def test_every_task_runs_one_function_and_one_entry_point(template: dict[str, Any]) -> None:
+    """ASL Task -> ${XArn} -> template function X -> functions/<dir>/app.py -> flow.<dir>: a
+    newcomer follows a Task to its code by name alone."""
+    from carrier_auth import flow
+
+    asl = json.loads(ASL.read_text(encoding="utf-8"))
+    substitutions = template["Resources"]["CarrierAuthStateMachine"]["Properties"]["DefinitionSubstitutions"]
+    tasks = {
+        name: state["Parameters"]["FunctionName"]
+        for name, state in asl["States"].items()
+        if state["Type"] == "Task" and ":lambda:invoke" in state["Resource"]
+    }
+    assert {name: ref[2:-4] for name, ref in tasks.items()} == STEP_TASKS  # "${LoginFunctionArn}"
+    for task, function in STEP_TASKS.items():
+        assert substitutions[f"{function}Arn"] == {"Fn::GetAtt": [function, "Arn"]}
+        code = Path(template["Resources"][function]["Properties"]["CodeUri"])
+        entry = code.name
+        assert (ROOT / code / "app.py").read_text(encoding="utf-8").rstrip().endswith(
+            f"lambda_handler = step_function(flow.{entry})"
+        ), function
+        assert callable(getattr(flow, entry)) and task in getattr(flow, entry).__doc__
+    assert len(set(STEP_TASKS.values())) == len(STEP_TASKS)  # no function serves two Tasks
+
+
 def test_state_machine_invokes_only_its_step_functions(template: dict[str, Any]) -> None:
     props = template["Resources"]["CarrierAuthStateMachine"]["Properties"]
     invoked = {
         p["LambdaInvokePolicy"]["FunctionName"]["Ref"] for p in props["Policies"] if "LambdaInvokePolicy" in p
     }
-    assert invoked == {"CarrierFunction"}
+    assert invoked == STEP_FUNCTIONS
     sent_to = {p["SQSSendMessagePolicy"]["QueueName"]["Fn::GetAtt"][0] for p in props["Policies"] if "SQSSendMessagePolicy" in p}
     assert sent_to == {"CollectQueue"}  # the Collect state's message
 
@@ -485,10 +562,11 @@ def test_samconfig_environments() -> None:
 EVENT_FILES = sorted(EVENTS.rglob("*.json"))
 
 
-def test_events_exist_for_every_function() -> None:
+def test_events_exist_for_every_function(template: dict[str, Any]) -> None:
+    """events/<code dir>/ for every function: what `sam local invoke` and the handler tests use."""
     folders = {p.parent.name for p in EVENT_FILES}
-    assert folders >= {"start", "submit_code", "resend", "status", "carrier", "collect", "three_factor", "callback", "reconcile",
-                       "h5_link", "h5", "redeliver_callback", "openapi"}
+    code_dirs = {Path(spec["Properties"]["CodeUri"]).name for spec in _of_type(template, "AWS::Serverless::Function").values()}
+    assert folders == code_dirs
 
 
 def test_collect_event_carries_the_collect_states_message() -> None:

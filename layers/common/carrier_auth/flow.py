@@ -1,7 +1,9 @@
-"""The state machine's steps - begin (identity pre-check and login), input (submit / resend),
-check, busy, failover, finish, timeout, failure - and the collection poll. Each step reads the
-session, talks to one upstream, writes its checkpoint and returns a small outcome for the ASL
-Choice states (never a secret).
+"""The state machine's steps and the collection poll.
+
+One public entry point per Task state, at the end of this file: login (identity pre-check and
+login), send_input (submit / resend), check_login, answer_busy, failover, publish_result,
+input_timeout, system_error. Each step reads the session, talks to one upstream, writes its
+checkpoint and returns a small outcome for the ASL Choice states (never a secret).
 
 The steps that can lead to the user's input are ``waitForTaskToken`` tasks: when the provider
 asks for a code the step parks its own token with the prompt (one write), and the app's next
@@ -500,35 +502,61 @@ def _fail(event: dict) -> dict:
     return {}
 
 
-# The state machine's Task states -> the step each runs. The waiting ones are
-# lambda:invoke.waitForTaskToken tasks, settled by ``_settle``.
-WAITING_ACTIONS: dict[str, Callable[[dict], dict]] = {
-    "begin": _begin,
-    "input": _input,
-    "check": _check,
-    "busy": _busy,
-}
-ACTIONS: dict[str, Callable[[dict], dict]] = {
-    "failover": _failover,
-    "finish": _finish,
-    "timeout": _timeout,
-    "fail": _fail,
-}
-
-
-def carrier_step(event: dict, remaining_seconds: float | None = None) -> dict:
-    """Run the step ``event["action"]`` names. ``remaining_seconds``: the invocation's time left."""
-    action = event.get("action")
-    if action not in WAITING_ACTIONS and action not in ACTIONS:
-        raise ValueError(f"unknown carrier action: {action!r}")
+# ---------------------------------------------------------------- the Task states' entry points
+# One per Task state of statemachine/definition.py, each run by its own Lambda function
+# (functions/<name>/app.py: ``handlers.step_function(flow.<name>)``; the README's table).
+# ``remaining_seconds``: the invocation's time left. ``ProviderUnavailable`` and ``ProviderError``
+# propagate (the first is the ASL's Retry / Catch name, the second ends at its ``States.ALL``
+# catch); ``ProviderOutcomeUnknown`` never does (docs/upstream-calls.md).
+def _run(step: Callable[[dict], dict], event: dict, remaining_seconds: float | None, waits: bool) -> dict:
+    """``waits``: a waitForTaskToken task - the step parks its token when the provider asks for
+    input, or completes its own task (``_settle``)."""
     if remaining_seconds is not None:
         event = {**event, "_remaining_seconds": remaining_seconds}
     try:
-        if action in WAITING_ACTIONS:
-            return _settle(event, WAITING_ACTIONS[action](event))
-        return ACTIONS[action](event)
+        return _settle(event, step(event)) if waits else step(event)
     except ProviderOutcomeUnknown as exc:
         # Not an ASL error name: a read that met one (nothing changed upstream) is just an
         # unavailable provider; a state-changing call's key is still recorded, so the retry
         # reconciles instead of repeating it.
         raise ProviderUnavailable(str(exc)) from None
+
+
+def login(event: dict, remaining_seconds: float | None = None) -> dict:
+    """Begin (LoginFunction): the identity pre-check, then the carrier login."""
+    return _run(_begin, event, remaining_seconds, waits=True)
+
+
+def send_input(event: dict, remaining_seconds: float | None = None) -> dict:
+    """CarrierInput (SendInputFunction): the app's SMS / captcha code or resend, sent upstream."""
+    return _run(_input, event, remaining_seconds, waits=True)
+
+
+def check_login(event: dict, remaining_seconds: float | None = None) -> dict:
+    """CarrierCheck (CheckLoginFunction): where an asynchronous login stands."""
+    return _run(_check, event, remaining_seconds, waits=True)
+
+
+def answer_busy(event: dict, remaining_seconds: float | None = None) -> dict:
+    """UpstreamBusy (AnswerBusyFunction): 90035, and the task keeps waiting for input."""
+    return _run(_busy, event, remaining_seconds, waits=True)
+
+
+def failover(event: dict, remaining_seconds: float | None = None) -> dict:
+    """Failover (FailoverFunction): the next provider of the chain, or 90035."""
+    return _run(_failover, event, remaining_seconds, waits=False)
+
+
+def publish_result(event: dict, remaining_seconds: float | None = None) -> dict:
+    """Finish (PublishResultFunction): SUCCESS / DEFEAT and the CarrierAuthFinished event."""
+    return _run(_finish, event, remaining_seconds, waits=False)
+
+
+def input_timeout(event: dict, remaining_seconds: float | None = None) -> dict:
+    """InputTimedOut (InputTimeoutFunction): no input in time, 90032."""
+    return _run(_timeout, event, remaining_seconds, waits=False)
+
+
+def system_error(event: dict, remaining_seconds: float | None = None) -> dict:
+    """SystemError (SystemErrorFunction): 103, or DEFEAT by callback after 105."""
+    return _run(_fail, event, remaining_seconds, waits=False)

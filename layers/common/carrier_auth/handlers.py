@@ -1,8 +1,9 @@
 """The shape every API function shares, built once: Powertools Logger / Tracer / Metrics, the
 resolver with the seed-envelope error handlers, one route, and the Lambda entry point.
 
-Each ``functions/<name>/app.py`` is then one line that names its route and the facade call,
-so the handlers stay thin and identical in their cross-cutting behaviour.
+Each API ``functions/<name>/app.py`` is then one line that names its route and the facade call
+(``api_function``), so the handlers stay thin and identical in their cross-cutting behaviour.
+A state-machine step is one line too: ``step_function(flow.<step>)``. No function serves both.
 """
 
 from __future__ import annotations
@@ -161,5 +162,20 @@ def api_function(
         if on_context is not None:
             on_context(context)
         return routed().resolve(event, context)
+
+    return lambda_handler
+
+
+def step_function(step: Callable[[dict, float | None], dict]) -> Callable[[dict, Any], dict]:
+    """A Lambda handler running one state-machine Task: ``step(event, remaining_seconds)``, one
+    of ``flow``'s entry points. The Task's Parameters are the event; its answer the result."""
+    logger = Logger()
+    tracer = Tracer(patch_modules=("botocore", "requests"))  # the libraries a step calls through
+
+    @logger.inject_lambda_context(clear_state=True)
+    @tracer.capture_lambda_handler(capture_response=False)
+    def lambda_handler(event: dict, context: Any) -> dict:
+        logger.append_keys(task_id=event.get("task_id"), step=step.__name__)
+        return step(event, context.get_remaining_time_in_millis() / 1000)
 
     return lambda_handler
