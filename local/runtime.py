@@ -486,10 +486,18 @@ class FunctionRegistry:
 
     @contextmanager
     def function_env(self, functions: list[str] | None = None, **variables: str | None) -> Iterator[None]:
-        """Change the named variables of every function (or of ``functions``) for the block,
-        as UpdateFunctionConfiguration would, then restore the previous values the same way."""
-        targets = [self._by_key[key] for key in functions] if functions else self.functions()
-        previous = [(fn, fn.configure(variables)) for fn in targets]
+        """Change the named variables for the block, as UpdateFunctionConfiguration would, then
+        restore the previous values the same way. ``functions``: of those functions; None: of
+        every function whose environment has the variable (what a stack parameter update does -
+        each function has only the variables it reads); a variable no function has is an error."""
+        if functions:
+            changes = [(self._by_key[key], variables) for key in functions]
+        else:
+            changes = [(fn, {k: v for k, v in variables.items() if k in fn.environment}) for fn in self.functions()]
+            unknown = set(variables).difference(*(set(c) for _fn, c in changes))
+            if unknown:
+                raise KeyError(f"no function has the variables {sorted(unknown)}")
+        previous = [(fn, fn.configure(c)) for fn, c in changes if c]
         try:
             yield
         finally:
@@ -575,8 +583,11 @@ def load_functions(
     relay: LogRelay,
     max_environments: int = 200,
     nice: int = 0,
+    settings_log: Path | None = None,
 ) -> FunctionRegistry:
-    """Every function of the template, each with only its own environment."""
+    """Every function of the template, each with only its own environment. ``settings_log``: a
+    folder where each function's environments record the setting variables they read
+    (``<logical id>.log``, see local/worker.py)."""
     from .template import function_environment, function_name, resources_of
 
     glob = template.get("Globals", {}).get("Function", {})
@@ -590,6 +601,8 @@ def load_functions(
             **aws_environment,
             "PYTHONPATH": _code_path(template, props, code_dir),
         }
+        if settings_log is not None:
+            environment["CARRIER_AUTH_LOCAL_SETTINGS_LOG"] = str(settings_log / f"{logical}.log")
         registry.add(
             LocalFunction(
                 logical_id=logical,

@@ -29,6 +29,7 @@ import socket
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import boto3
@@ -128,6 +129,7 @@ class EmbeddedStack:
         parameters: dict[str, str] | None = None,
         log_stream: Any = None,
         max_environments: int | None = None,
+        settings_log: Path | None = None,
     ) -> None:
         self.api_port = api_port
         self.moto_port = moto_port or free_port()
@@ -139,6 +141,8 @@ class EmbeddedStack:
         self.poll_interval = poll_interval if poll_interval is not None else env_int("CARRIER_AUTH_POLL_INTERVAL_SECONDS", 1)
         self.extra_parameters = parameters or {}
         self.log_stream = log_stream
+        # where the functions record the setting variables they read (tests), None: not recorded
+        self.settings_log = settings_log
         # execution environments per function; beyond, invocations wait for a free one
         self.max_environments = max_environments or env_int(
             "CARRIER_AUTH_LOCAL_MAX_ENVIRONMENTS", default_max_environments()
@@ -219,8 +223,9 @@ class EmbeddedStack:
     def function_env(
         self, functions: list[str] | None = None, **variables: str | None
     ) -> AbstractContextManager[None]:
-        """Change environment variables of every function (or of ``functions``, logical ids)
-        for a ``with`` block, as UpdateFunctionConfiguration would; ``None`` removes one."""
+        """Change environment variables for a ``with`` block, as UpdateFunctionConfiguration
+        would; ``None`` removes one. ``functions`` (logical ids): of those; None: of every
+        function that has the variable (as a stack parameter update would)."""
         return self.registry.function_env(functions, **variables)
 
     def __enter__(self) -> "EmbeddedStack":
@@ -395,7 +400,8 @@ class EmbeddedStack:
     def _load_functions(self) -> None:
         t, r = self.template, self.resolver
         self.registry = load_functions(
-            t, r, self.function_aws_environment, LogRelay(self.log_stream), self.max_environments, self.function_nice
+            t, r, self.function_aws_environment, LogRelay(self.log_stream), self.max_environments, self.function_nice,
+            self.settings_log,
         )
         patch_moto_lambda(self.registry)
         events = self._client("events")

@@ -27,6 +27,11 @@ time. In: ``{"event": ..., "context": {aws_request_id, function_name, ..., "time
 Out: ``{"result": ...}``, or ``{"errorType", "errorMessage"}`` as Lambda reports a handler's
 exception. The runtime enforces the timeout by killing the child, so nothing here does.
 
+``CARRIER_AUTH_LOCAL_SETTINGS_LOG`` (set by the local runtime when the stack audits settings):
+a file where each environment appends the name of every setting variable its function reads
+(``carrier_auth.config``), once per name - the test that the template gives each function
+exactly the variables it reads.
+
 Standard library only: this file runs before anything of the function is on the path.
 """
 
@@ -107,10 +112,33 @@ def preload(services: list[str]) -> None:
             print(f"preload of {name} skipped: {type(exc).__name__}: {exc}", file=sys.stderr)
 
 
+def audit_settings(path: str) -> None:
+    """Append each setting variable the function reads to ``path``, once per name."""
+    try:
+        from carrier_auth import config
+    except ImportError:  # a function without the layer's package reads no settings
+        return
+    seen: set[str] = set()
+
+    def record(variable: str) -> None:
+        if variable in seen:
+            return
+        seen.add(variable)
+        fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            os.write(fd, f"{variable}\n".encode())  # one short append: lines never interleave
+        finally:
+            os.close(fd)
+
+    config.READ_HOOKS.append(record)
+
+
 def main(control_fd: int, nice: int = 0, services: list[str] | None = None) -> None:
     # one write per line, so lines of concurrent environments never interleave in the pipe
     sys.stdout.reconfigure(line_buffering=True)
     sys.stderr.reconfigure(line_buffering=True)
+    if os.environ.get("CARRIER_AUTH_LOCAL_SETTINGS_LOG"):
+        audit_settings(os.environ["CARRIER_AUTH_LOCAL_SETTINGS_LOG"])
     handler = importlib.import_module("app").lambda_handler  # an import error ends the zygote
     preload(services or [])
     control = socket.socket(fileno=control_fd)

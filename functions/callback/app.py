@@ -24,7 +24,7 @@ from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from carrier_auth import callback, sessions, tenants
-from carrier_auth.config import env_int
+from carrier_auth.config import get_settings
 from carrier_auth.errors import CallbackDeliveryFailed, CallbackGone, SessionNotFound
 from carrier_auth.retry import backoff_visibility, process_in_threads
 
@@ -77,7 +77,7 @@ def _failed(record: SQSRecord, exc: Exception) -> None:
 
 
 def _handler_for(context, pool: ThreadPoolExecutor):  # noqa: ANN001, ANN202
-    attempt = float(env_int("CALLBACK_TIMEOUT_SECONDS", 5))
+    attempt = float(get_settings().callback_timeout_seconds)
     budget = context.get_remaining_time_in_millis() / 1000 - DEADLINE_MARGIN_SECONDS
 
     async def record_handler(record: SQSRecord) -> None:

@@ -23,7 +23,7 @@ from aws_lambda_powertools.utilities.batch import AsyncBatchProcessor, EventType
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 from carrier_auth import aws, flow
-from carrier_auth.config import env_int
+from carrier_auth.config import get_settings
 from carrier_auth.providers.base import ProviderError
 from carrier_auth.retry import process_in_threads, queue_url
 
@@ -58,7 +58,7 @@ def _poll(record: SQSRecord) -> None:
         aws.client("sqs").change_message_visibility(
             QueueUrl=queue_url(record.event_source_arn),
             ReceiptHandle=record.receipt_handle,
-            VisibilityTimeout=env_int("POLL_INTERVAL_SECONDS", 30),
+            VisibilityTimeout=get_settings().poll_interval_seconds,
         )
         raise StillCollecting(task_id)
     metrics.add_metric(name=f"Collection{outcome.title()}", unit=MetricUnit.Count, value=1)

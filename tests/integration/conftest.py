@@ -17,6 +17,7 @@ import requests
 from local.stack import EmbeddedStack
 
 from ..leaks import found_in, stack_sources
+from ..settings_audit import declared, recorded, undeclared_reads
 
 ID_NUMBER = "11010519491231002X"
 NAME = "张三"
@@ -136,6 +137,7 @@ def stack(log_capture: io.StringIO, tmp_path_factory) -> EmbeddedStack:
         # two cores cannot cold-start hundreds of environments at once within the functions'
         # Timeouts: a burst (test_concurrency) queues for these, as with reserved concurrency
         max_environments=12,
+        settings_log=tmp_path_factory.mktemp("settings-read"),
     )
     s.start()
     # an audit trail of every event on the gateway's bus, for the leak scan
@@ -170,6 +172,18 @@ def no_plaintext_secrets(
         assert any(name.startswith("execution ") for name in sources), "the suite ran no executions"
         assert len(sources["everything the stack printed"]) > 10_000
         assert "CarrierAuthFinished" in sources["queue audit"], "the audit queue should have seen the finished events"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def settings_as_the_template_gives(stack: EmbeddedStack, request: pytest.FixtureRequest) -> Iterator[None]:
+    """At the end of the session: no function read a setting that template.yaml does not give
+    it (it would have run on the code's default, whatever the deployment says). Every
+    environment of every function recorded what it read (local/worker.py)."""
+    yield
+    reads = recorded(stack.settings_log)
+    assert undeclared_reads(declared(stack.template), reads) == {}
+    if len(request.session.items) >= 100:  # the suite: most functions ran
+        assert len(reads) >= 15, sorted(reads)
 
 
 BUSY = {"PENDING", "PROCESSING", "COLLECTING"}

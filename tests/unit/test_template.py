@@ -102,12 +102,11 @@ EXPECTED_GRANTS: dict[str, set[tuple[str, str]]] = {
         ("secretsmanager:GetSecretValue", "JuxinliSecretName"),
         ("secretsmanager:GetSecretValue", "MoxieSecretName"),
     },
-    "CheckLoginFunction": {
+    "CheckLoginFunction": {  # only an asynchronous provider (Moxie) is ever checked
         ("dynamodb:GetItem", "SessionsTable"),
         ("dynamodb:UpdateItem", "SessionsTable"),
         ("states:SendTaskSuccess", "*"),
         ("states:SendTaskHeartbeat", "*"),
-        ("secretsmanager:GetSecretValue", "JuxinliSecretName"),
         ("secretsmanager:GetSecretValue", "MoxieSecretName"),
     },
     # no upstream call: the conditional checkpoint and the heartbeat of the parked token
@@ -177,44 +176,9 @@ EXPECTED_GRANTS["H5PageFunction"] = (
     (EXPECTED_GRANTS["SubmitCodeFunction"] | {("states:StartExecution", "CarrierAuthStateMachine"), ("kms:Decrypt", "DataKey")})
 )
 
-GLOBAL_ENV = {
-    "POWERTOOLS_SERVICE_NAME",
-    "POWERTOOLS_METRICS_NAMESPACE",
-    "POWERTOOLS_LOG_LEVEL",
-    "TENANT_SECRET_PREFIX",
-    "UPSTREAM_TIMEOUT_SECONDS",
-    "SESSIONS_TABLE",
-    "IDEMPOTENCY_TABLE",
-    "KMS_KEY_ID",
-    "EVENT_BUS_NAME",
-    "PII_HASH_KEY_SECRET",
-    "CALLBACK_TIMEOUT_SECONDS",
-    "CARRIER_PROVIDER",
-    "JUXINLI_BASE_URL",
-    "JUXINLI_ORG",
-    "JUXINLI_SECRET",
-    "MOXIE_BASE_URL",
-    "MOXIE_SECRET",
-    "THREE_FACTOR_BASE_URL",
-    "THREE_FACTOR_SECRET",
-    "INPUT_TIMEOUT_SECONDS",
-    "POLL_INTERVAL_SECONDS",
-    "MAX_COLLECT_POLLS",
-    "FACADE_WAIT_SECONDS",
-    "CALLBACK_ALLOWED_HOSTS",
-    "CARRIER_PROVIDER_FALLBACK",
-    "JUXINLI_QUERY_PASSWORD_FIELD",
-    "RESEND_LIMIT",
-    "RESEND_INTERVAL_SECONDS",
-    "WRONG_CODE_LIMIT",
-    "YUXIN_BASE_URL",
-    "YUXIN_SECRET",
-    "IDENTITY_PROVIDERS",
-    "IDENTITY_POLICY",
-    "IDENTITY_UNKNOWN_RULE",
-    "IDENTITY_CACHE_SECONDS",
-    "IDENTITY_CACHE_TABLE",
-}
+# Powertools' own variables; each function's settings are in its own Environment
+# (tests/unit/test_function_settings.py)
+GLOBAL_ENV = {"POWERTOOLS_SERVICE_NAME", "POWERTOOLS_METRICS_NAMESPACE", "POWERTOOLS_LOG_LEVEL"}
 
 API_ROUTES = {
     ("POST", "/carrier/auth", "StartFunction"),
@@ -495,14 +459,6 @@ def test_globals_environment(template: dict[str, Any]) -> None:
     assert glob["Tracing"] == "Active"
     assert glob["Layers"] == [{"Ref": "CommonLayer"}]
     assert set(glob["Environment"]["Variables"]) == GLOBAL_ENV
-    for name, res in _of_type(template, "AWS::Serverless::Function").items():
-        own = set(res["Properties"].get("Environment", {}).get("Variables", {}))
-        expected = {
-            "StartFunction": {"STATE_MACHINE_ARN"},
-            "H5LinkFunction": {"H5_LINK_TTL_SECONDS", "H5_BASE_URL"},
-            "H5PageFunction": {"STATE_MACHINE_ARN", "H5_FRAME_ANCESTORS", "H5_BASE_URL"},
-        }
-        assert own == expected.get(name, set()), name
 
 
 def test_function_code_folders_exist(template: dict[str, Any]) -> None:

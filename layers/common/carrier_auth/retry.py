@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from . import aws
-from .config import env_int
+from .config import get_settings
 
 MAX_DELAY_SECONDS = 6 * 3600
 
@@ -19,7 +19,7 @@ def delay_for(attempt: int, retry_after: float | None = None) -> int:
 
     ``retry_after`` (the endpoint's Retry-After, in seconds) may lengthen that delay, never
     shorten it, and never beyond the cap: ``min(max(schedule, retry_after), 6 h)``."""
-    base = env_int("CALLBACK_RETRY_BASE_SECONDS", 30)
+    base = get_settings().callback_retry_base_seconds
     delay = min(base * 2 ** max(attempt - 1, 0), MAX_DELAY_SECONDS)
     if retry_after is None or math.isnan(retry_after):
         return delay
