@@ -554,8 +554,10 @@ def test_api_events_match_a_route(path: Path) -> None:
     assert event["isBase64Encoded"] is False
     if event["body"] is not None:
         assert isinstance(json.loads(event["body"]), dict)
-    if "{task_id}" in event["resource"]:  # the path is the resource with its parameters filled in
-        assert event["path"] == event["resource"].replace("{task_id}", event["pathParameters"]["task_id"])
+    path = event["resource"]
+    for name, value in (event["pathParameters"] or {}).items():  # the resource, its parameters filled in
+        path = path.replace("{" + name + "}", value)
+    assert event["path"] == path
 
 
 def test_sqs_event_carries_an_eventbridge_finished_event() -> None:
