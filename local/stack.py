@@ -53,6 +53,8 @@ from .template import (
     arn,
     function_name,
     load_template,
+    queue_attributes,
+    queues_in_creation_order,
     resources_of,
 )
 
@@ -307,13 +309,8 @@ class EmbeddedStack:
             self.tables[logical] = name
         sqs = self._client("sqs")
         queues = resources_of(t, "AWS::SQS::Queue")
-        for logical in sorted(queues, key=lambda q: "RedrivePolicy" in queues[q].get("Properties", {})):
-            props = r.resolve(queues[logical].get("Properties", {}))
-            attributes = {
-                k: json.dumps(v) if isinstance(v, dict) else str(v)
-                for k, v in props.items()
-                if k in ("VisibilityTimeout", "MessageRetentionPeriod", "RedrivePolicy", "DelaySeconds")
-            }
+        for logical in queues_in_creation_order(t):
+            attributes = queue_attributes(r.resolve(queues[logical].get("Properties", {})))
             url = sqs.create_queue(QueueName=self._name(logical), Attributes=attributes)["QueueUrl"]
             self.queues[logical] = url
             r.refs[logical] = url

@@ -109,6 +109,21 @@ def resources_of(template: dict[str, Any], kind: str) -> dict[str, dict[str, Any
     return {k: v for k, v in template["Resources"].items() if v["Type"] == kind}
 
 
+def queues_in_creation_order(template: dict[str, Any]) -> list[str]:
+    """The queues' logical ids, dead-letter queues first (a RedrivePolicy names its target)."""
+    queues = resources_of(template, "AWS::SQS::Queue")
+    return sorted(queues, key=lambda q: "RedrivePolicy" in queues[q].get("Properties", {}))
+
+
+def queue_attributes(props: dict[str, Any]) -> dict[str, str]:
+    """CreateQueue's Attributes from a queue's resolved Properties (the ones SQS takes as such)."""
+    return {
+        k: json.dumps(v) if isinstance(v, dict) else str(v)
+        for k, v in props.items()
+        if k in ("VisibilityTimeout", "MessageRetentionPeriod", "RedrivePolicy", "DelaySeconds")
+    }
+
+
 def function_name(logical: str, spec: dict[str, Any]) -> str:
     return spec.get("Properties", {}).get("FunctionName") or logical
 

@@ -72,6 +72,8 @@ from local.template import (
     Resolver,
     function_environment,
     load_template,
+    queue_attributes,
+    queues_in_creation_order,
     resources_of,
 )
 from tests.fake_providers import FakeProviders, NetworkGuard
@@ -256,13 +258,8 @@ class MotoStack:
         for logical in queues:
             r.attrs[(logical, "Arn")] = arn("sqs", name(logical))
             r.attrs[(logical, "QueueName")] = name(logical)
-        for logical in sorted(queues, key=lambda q: "RedrivePolicy" in queues[q].get("Properties", {})):
-            props = r.resolve(queues[logical].get("Properties", {}))
-            attributes = {
-                k: json.dumps(v) if isinstance(v, dict) else str(v)
-                for k, v in props.items()
-                if k in ("VisibilityTimeout", "MessageRetentionPeriod", "RedrivePolicy", "DelaySeconds")
-            }
+        for logical in queues_in_creation_order(t):
+            attributes = queue_attributes(r.resolve(queues[logical].get("Properties", {})))
             self.queues[logical] = r.refs[logical] = sqs.create_queue(QueueName=name(logical), Attributes=attributes)[
                 "QueueUrl"
             ]
