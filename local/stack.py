@@ -24,7 +24,6 @@ from __future__ import annotations
 import json
 import logging
 import os
-import secrets
 import socket
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import AbstractContextManager
@@ -40,21 +39,15 @@ from . import moto_patches
 from .api_gateway import LocalApiGateway
 from .callback_receiver import CallbackReceiver
 from .pollers import SqsPoller
+from .resources import create_resources, resource_name
 from .runtime import FunctionRegistry, LogRelay, load_functions, patch_moto_lambda
 from .sandbox.server import SandboxProviders
 from .template import (
-    ACCOUNT,
-    PARTITION,
     REGION,
-    ROOT,
-    STACK,
     Resolver,
     api_routes,
     arn,
-    function_name,
     load_template,
-    queue_attributes,
-    queues_in_creation_order,
     resources_of,
 )
 
@@ -283,87 +276,18 @@ class EmbeddedStack:
         return boto3.client(service, region_name=REGION, endpoint_url=self.moto_url)
 
     def _name(self, logical: str) -> str:
-        return f"{STACK}-{logical}"
+        return resource_name(logical)
 
     def _create_resources(self) -> None:
-        t, r = self.template, self.resolver
-        self._precompute_names()
-        kms = self._client("kms")
-        for logical, spec in resources_of(t, "AWS::KMS::Key").items():
-            key = kms.create_key(Description=spec["Properties"].get("Description", logical))["KeyMetadata"]
-            r.refs[logical] = key["KeyId"]
-            r.attrs[(logical, "Arn")] = key["Arn"]
+        made = create_resources(self.template, self.resolver, self._client)
+        self.tables, self.queues = made.tables, made.queues
+        self.event_bus_name, self.state_machine_arn = made.event_bus_name, made.state_machine_arn
         self._create_secrets()
-        ddb = self._client("dynamodb")
-        for logical, spec in resources_of(t, "AWS::DynamoDB::Table").items():
-            props = r.resolve(spec["Properties"])
-            name = r.refs[logical]
-            ddb.create_table(
-                TableName=name,
-                AttributeDefinitions=props["AttributeDefinitions"],
-                KeySchema=props["KeySchema"],
-                BillingMode=props.get("BillingMode", "PAY_PER_REQUEST"),
-            )
-            if props.get("TimeToLiveSpecification"):
-                ddb.update_time_to_live(TableName=name, TimeToLiveSpecification=props["TimeToLiveSpecification"])
-            self.tables[logical] = name
-        sqs = self._client("sqs")
-        queues = resources_of(t, "AWS::SQS::Queue")
-        for logical in queues_in_creation_order(t):
-            attributes = queue_attributes(r.resolve(queues[logical].get("Properties", {})))
-            url = sqs.create_queue(QueueName=self._name(logical), Attributes=attributes)["QueueUrl"]
-            self.queues[logical] = url
-            r.refs[logical] = url
-        events = self._client("events")
-        for logical, spec in resources_of(t, "AWS::Events::EventBus").items():
-            events.create_event_bus(Name=r.refs[logical])
-            self.event_bus_name = r.refs[logical]
-        for logical, spec in resources_of(t, "AWS::Events::Rule").items():
-            props = r.resolve(spec["Properties"])
-            bus = props.get("EventBusName", "default")
-            events.put_rule(Name=self._name(logical), EventBusName=bus, EventPattern=json.dumps(props["EventPattern"]))
-            targets = [{"Id": tg["Id"], "Arn": tg["Arn"]} for tg in props.get("Targets", [])]
-            events.put_targets(Rule=self._name(logical), EventBusName=bus, Targets=targets)
-        self._create_state_machines()
-
-    def _precompute_names(self) -> None:
-        """Names and ARNs CloudFormation would know before creating anything."""
-        t, r = self.template, self.resolver
-        for logical in resources_of(t, "AWS::DynamoDB::Table"):
-            r.refs[logical] = self._name(logical)
-            r.attrs[(logical, "Arn")] = arn("dynamodb", f"table/{self._name(logical)}")
-        for logical in resources_of(t, "AWS::SQS::Queue"):
-            r.attrs[(logical, "Arn")] = arn("sqs", self._name(logical))
-            r.attrs[(logical, "QueueName")] = self._name(logical)
-            r.refs[logical] = f"{self.moto_url}/{ACCOUNT}/{self._name(logical)}"
-        for logical, spec in resources_of(t, "AWS::Events::EventBus").items():
-            name = r.resolve(spec["Properties"]["Name"])
-            r.refs[logical] = name
-            r.attrs[(logical, "Name")] = name
-            r.attrs[(logical, "Arn")] = arn("events", f"event-bus/{name}")
-        for logical in resources_of(t, "AWS::Events::Rule"):
-            r.refs[logical] = self._name(logical)
-            r.attrs[(logical, "Arn")] = arn("events", f"rule/{self._name(logical)}")
-        for logical, spec in resources_of(t, "AWS::Serverless::Function").items():
-            name = function_name(logical, spec)
-            r.refs[logical] = name
-            r.attrs[(logical, "Arn")] = arn("lambda", f"function:{name}")
-        for logical in resources_of(t, "AWS::Serverless::StateMachine"):
-            r.refs[logical] = arn("states", f"stateMachine:{self._name(logical)}")
-            r.attrs[(logical, "Name")] = self._name(logical)
-            r.attrs[(logical, "Arn")] = r.refs[logical]
-        for logical in resources_of(t, "AWS::Serverless::LayerVersion"):
-            r.refs[logical] = arn("lambda", f"layer:{logical}:1")
-        for logical in resources_of(t, "AWS::Logs::LogGroup"):
-            r.refs[logical] = logical
-            r.attrs[(logical, "Arn")] = arn("logs", f"log-group:{logical}")
 
     def _create_secrets(self) -> None:
-        t, r = self.template, self.resolver
+        """The secrets a deployment's operators create: the tenants' and the providers' (sandbox)."""
+        r = self.resolver
         sm = self._client("secretsmanager")
-        for logical in resources_of(t, "AWS::SecretsManager::Secret"):  # generated secrets: random locally
-            value = secrets.token_urlsafe(32)
-            r.refs[logical] = sm.create_secret(Name=f"{STACK}/{logical}", SecretString=value)["ARN"]
         for tenant in self.tenants:
             value = {"name": tenant.name, "callback_secret": tenant.callback_secret, "display_name": tenant.display_name}
             name = r.parameters["TenantSecretPrefix"] + tenant.api_key_id
@@ -377,22 +301,6 @@ class EmbeddedStack:
         for parameter, value in provider_secrets.items():
             if parameter in r.parameters:
                 sm.create_secret(Name=r.parameters[parameter], SecretString=json.dumps(value))
-
-    def _create_state_machines(self) -> None:
-        t, r = self.template, self.resolver
-        sfn = self._client("stepfunctions")
-        for logical, spec in resources_of(t, "AWS::Serverless::StateMachine").items():
-            props = spec["Properties"]
-            definition = (ROOT / props["DefinitionUri"]).read_text(encoding="utf-8")
-            for key, value in r.resolve(props.get("DefinitionSubstitutions", {})).items():
-                definition = definition.replace("${" + key + "}", str(value))
-            sfn.create_state_machine(
-                name=self._name(logical),
-                definition=definition,
-                roleArn=f"arn:{PARTITION}:iam::{ACCOUNT}:role/{self._name(logical)}-role",
-                type=props.get("Type", "STANDARD"),
-            )
-            self.state_machine_arn = r.refs[logical]
 
     def _load_functions(self) -> None:
         t, r = self.template, self.resolver

@@ -35,7 +35,6 @@ import json
 import logging
 import os
 import re
-import secrets
 import sys
 import time
 import uuid
@@ -64,16 +63,12 @@ from carrier_auth.providers.base import (
     ProviderUnavailable,
 )
 
+from local.resources import create_resources
 from local.template import (
-    ACCOUNT,
-    PARTITION,
     REGION,
-    STACK,
     Resolver,
     function_environment,
     load_template,
-    queue_attributes,
-    queues_in_creation_order,
     resources_of,
 )
 from tests.fake_providers import FakeProviders, NetworkGuard
@@ -219,76 +214,11 @@ class MotoStack:
     Ref / GetAtt resolve to (``resolver``), like the embedded stack (local/stack.py) does."""
 
     def __init__(self, parameters: dict[str, str]) -> None:
-        t = template()
-        self.resolver = r = Resolver(t, dict(parameters))
-        self.tables: dict[str, str] = {}
-        self.queues: dict[str, str] = {}  # logical id -> url
-        arn = lambda service, resource: f"arn:{PARTITION}:{service}:{REGION}:{ACCOUNT}:{resource}"
-        name = lambda logical: f"{STACK}-{logical}"
-        for logical, spec in resources_of(t, "AWS::Serverless::Function").items():
-            fn = spec["Properties"].get("FunctionName") or name(logical)
-            r.refs[logical] = fn
-            r.attrs[(logical, "Arn")] = arn("lambda", f"function:{fn}")
-        kms = client("kms")
-        for logical, spec in resources_of(t, "AWS::KMS::Key").items():
-            if logical not in referenced_by_functions():  # moto makes an RSA key for each: tens of ms
-                continue
-            key = kms.create_key(Description=spec["Properties"].get("Description", logical))["KeyMetadata"]
-            r.refs[logical], r.attrs[(logical, "Arn")] = key["KeyId"], key["Arn"]
-        sm = client("secretsmanager")
-        for logical in resources_of(t, "AWS::SecretsManager::Secret"):  # generated: random here
-            r.refs[logical] = sm.create_secret(Name=f"{STACK}/{logical}", SecretString=secrets.token_urlsafe(32))["ARN"]
-        ddb = client("dynamodb")
-        for logical, spec in resources_of(t, "AWS::DynamoDB::Table").items():
-            props = r.resolve(spec["Properties"])
-            ddb.create_table(
-                TableName=name(logical),
-                AttributeDefinitions=props["AttributeDefinitions"],
-                KeySchema=props["KeySchema"],
-                BillingMode=props.get("BillingMode", "PAY_PER_REQUEST"),
-            )
-            if props.get("TimeToLiveSpecification"):
-                ddb.update_time_to_live(
-                    TableName=name(logical), TimeToLiveSpecification=props["TimeToLiveSpecification"]
-                )
-            r.refs[logical], r.attrs[(logical, "Arn")] = name(logical), arn("dynamodb", f"table/{name(logical)}")
-            self.tables[logical] = name(logical)
-        sqs = client("sqs")
-        queues = resources_of(t, "AWS::SQS::Queue")
-        for logical in queues:
-            r.attrs[(logical, "Arn")] = arn("sqs", name(logical))
-            r.attrs[(logical, "QueueName")] = name(logical)
-        for logical in queues_in_creation_order(t):
-            attributes = queue_attributes(r.resolve(queues[logical].get("Properties", {})))
-            self.queues[logical] = r.refs[logical] = sqs.create_queue(QueueName=name(logical), Attributes=attributes)[
-                "QueueUrl"
-            ]
-        ev = client("events")
-        for logical, spec in resources_of(t, "AWS::Events::EventBus").items():
-            bus = r.resolve(spec["Properties"]["Name"])
-            ev.create_event_bus(Name=bus)
-            r.refs[logical] = r.attrs[(logical, "Name")] = bus
-            r.attrs[(logical, "Arn")] = arn("events", f"event-bus/{bus}")
-        for logical, spec in resources_of(t, "AWS::Events::Rule").items():
-            props = r.resolve(spec["Properties"])
-            bus = props.get("EventBusName", "default")
-            ev.put_rule(Name=name(logical), EventBusName=bus, EventPattern=json.dumps(props["EventPattern"]))
-            targets = [{"Id": target["Id"], "Arn": target["Arn"]} for target in props.get("Targets", [])]
-            ev.put_targets(Rule=name(logical), EventBusName=bus, Targets=targets)
-        sfn = client("stepfunctions")
-        for logical, spec in resources_of(t, "AWS::Serverless::StateMachine").items():
-            props = spec["Properties"]
-            definition = (ROOT / props["DefinitionUri"]).read_text(encoding="utf-8")
-            for key, value in r.resolve(props.get("DefinitionSubstitutions", {})).items():
-                definition = definition.replace("${" + key + "}", str(value))
-            created = sfn.create_state_machine(
-                name=name(logical),
-                definition=definition,
-                roleArn=f"arn:{PARTITION}:iam::{ACCOUNT}:role/{name(logical)}-role",
-                type=props.get("Type", "STANDARD"),
-            )
-            r.refs[logical] = r.attrs[(logical, "Arn")] = created["stateMachineArn"]
-        self.state_machine_arn = r.refs.get("CarrierAuthStateMachine", "")
+        self.resolver = Resolver(template(), dict(parameters))
+        # moto makes a key pair for each KMS key (tens of ms): only the ones a function uses
+        made = create_resources(template(), self.resolver, client, wanted_key=referenced_by_functions().__contains__)
+        self.tables, self.queues = made.tables, made.queues  # logical id -> name / url
+        self.state_machine_arn = made.state_machine_arn
 
     def environment(self, logical: str) -> dict[str, str]:
         """The function's variables as deployed: Globals merged with its own, resolved here."""
