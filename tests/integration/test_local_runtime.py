@@ -151,6 +151,15 @@ def test_configuration_changes_reach_new_environments_only(probe, tmp_path):
         assert probe.invoke("ProbeFunction", {})["greeting"] is None
 
 
+
+def test_a_variable_no_function_has_is_refused_not_added(probe):
+    """Without ``functions=``, a change applies where the template gives the variable (a stack
+    parameter update); a name no function has is a mistake, not a new variable."""
+    with pytest.raises(KeyError, match="GREETNG"):
+        with probe.function_env(GREETNG="typo"):
+            pass
+    assert "GREETNG" not in probe.get("ProbeFunction").environment
+
 @needs_proc
 def test_a_dead_fork_server_is_replaced_without_failing_an_invocation(probe, tmp_path):
     fn = probe.get("ProbeFunction")
